@@ -1,0 +1,32 @@
+"""Hands-on ResNet helper package: models, data, training, analysis and plots for the course.
+
+Submodules are imported on first use (``helpers.models``, ``helpers.train`` ...), so
+``import helpers`` stays fast and a notebook pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "analysis",
+    "cam",
+    "check",
+    "config",
+    "data",
+    "models",
+    "plots",
+    "train",
+    "transfer",
+)
+
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")

@@ -1,0 +1,29 @@
+"""Shared pytest set-up: quick mode for notebooks, a headless matplotlib, GPU-test skipping."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import pytest
+
+# Tests run the course in quick mode unless the caller chose (COURSE_QUICK=0 on a GPU runs the
+# notebooks' full experiments). Notebook kernels inherit this environment.
+os.environ.setdefault("COURSE_QUICK", "1")
+matplotlib.use("Agg")  # this process only; notebook kernels keep their inline backend
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Remember what was collected, so tests/test_notebooks.py can check no notebook is left out.
+    config.stash[COLLECTED_PATHS] = {str(item.path) for item in items}
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+
+
+COLLECTED_PATHS = pytest.StashKey[set]()
