@@ -6,18 +6,20 @@ import os
 
 import matplotlib
 import pytest
+import torch
 
 # Tests run the course in quick mode unless the caller chose (COURSE_QUICK=0 on a GPU runs the
 # notebooks' full experiments). Notebook kernels inherit this environment.
 os.environ.setdefault("COURSE_QUICK", "1")
 matplotlib.use("Agg")  # this process only; notebook kernels keep their inline backend
+# The helper tests use tiny tensors, where a second thread costs more in hand-off than it saves
+# (measured 3-6x slower on a busy 2-core machine). Notebook kernels are separate processes.
+torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Remember what was collected, so tests/test_notebooks.py can check no notebook is left out.
     config.stash[COLLECTED_PATHS] = {str(item.path) for item in items}
-    import torch
-
     if torch.cuda.is_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device")

@@ -1,0 +1,149 @@
+"""Self-checks for notebook 01 (residual blocks)."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from helpers.check.core import CheckFailed, exercise, expect, expect_close, expect_shape
+
+# (in_planes, planes, stride): same shape, both changes, channels only, resolution only.
+_BLOCK_CASES = ((16, 16, 1), (16, 32, 2), (16, 32, 1), (32, 32, 2))
+
+
+def _randomise_batch_norms(block: nn.Module, generator: torch.Generator) -> None:
+    # A fresh BN (scale 1, shift 0, mean 0, var 1) would hide a swapped or missing BN.
+    with torch.no_grad():
+        for m in block.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=generator) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=generator))
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=generator))
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) + 0.5)
+
+
+def _n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _compare_block(
+    make_block: Callable[..., nn.Module], in_planes: int, planes: int, stride: int
+) -> float:
+    from helpers.models import BasicBlock
+
+    case = f"in_planes={in_planes}, planes={planes}, stride={stride}"
+    generator = torch.Generator().manual_seed(in_planes * 100 + planes * 10 + stride)
+    reference = BasicBlock(in_planes, planes, stride, shortcut="B")
+    _randomise_batch_norms(reference, generator)
+    block = make_block(in_planes, planes, stride)
+    expect(
+        isinstance(block, nn.Module),
+        f"{case}: your class should build an nn.Module, got {type(block).__name__}",
+    )
+
+    ours, theirs = _n_params(block), _n_params(reference)
+    if reference.downsample is None:
+        hint = "input and output shapes match here, so the shortcut is x itself (no weights)"
+    else:
+        hint = "the shape changes here, so the shortcut needs a 1x1 conv (stride, no bias) + BN"
+    expect(
+        ours == theirs,
+        f"{case}: your block has {ours:,} parameters, BasicBlock {theirs:,} ({hint})",
+    )
+
+    wanted, given = set(reference.state_dict()), set(block.state_dict())
+    missing, unexpected = sorted(wanted - given), sorted(given - wanted)
+    expect(
+        not missing and not unexpected,
+        f"{case}: names differ from BasicBlock's (use conv1, bn1, conv2, bn2 and "
+        f"downsample = nn.Sequential(conv, BN) or None); missing {missing}, "
+        f"unexpected {unexpected}",
+    )
+    try:
+        block.load_state_dict(reference.state_dict(), strict=True)
+    except RuntimeError as err:  # same names, different shapes
+        first_line = str(err).strip().splitlines()[-1].strip()
+        expect(False, f"{case}: the weights do not fit your layers: {first_line}")
+
+    x = torch.randn(4, in_planes, 8, 8, generator=generator)
+    diffs = []
+    for mode in ("train", "eval"):  # batch statistics, then running statistics
+        block.train(mode == "train")
+        reference.train(mode == "train")
+        with torch.no_grad():
+            expected = reference(x)
+            got = block(x)
+        expect_shape(got, tuple(expected.shape), f"{case}: output ({mode} mode)")
+        try:
+            diffs.append(expect_close(got, expected, f"{case}: output ({mode} mode)", atol=1e-5))
+        except CheckFailed as failure:
+            raise CheckFailed(
+                f"{failure} (the order is conv1-bn1-ReLU-conv2-bn2, + shortcut, ReLU)"
+            ) from None
+    return max(diffs)
+
+
+@exercise("Residual block with a projection shortcut")
+def projection_block(make_block: Callable[..., nn.Module]) -> str:
+    """``make_block(in_planes, planes, stride)``: the learner's block class (or factory).
+
+    It must compute what ``helpers.models.BasicBlock(..., shortcut="B")`` computes: checked
+    with that block's weights loaded (names conv1, bn1, conv2, bn2, downsample) on inputs
+    x: (4, in_planes, 8, 8), in train and eval mode, for a block that keeps the shape, one that
+    changes the channels, one that changes the resolution and one that changes both.
+    """
+    worst = max(_compare_block(make_block, *case) for case in _BLOCK_CASES)
+    return (
+        f"same outputs as BasicBlock(shortcut='B') in {len(_BLOCK_CASES)} shape cases, "
+        f"train and eval mode (max abs diff {worst:.2g})"
+    )
+
+
+def _extra_parameters(depth: int, shortcut: str) -> int:
+    from helpers.models import create
+
+    with torch.device("meta"):  # parameter counts only: no weights to initialise
+        base = create(f"resnet{depth}", shortcut="A")
+        other = create(f"resnet{depth}", shortcut=shortcut)
+    return _n_params(other) - _n_params(base)
+
+
+def _expect_count(answer: object, expected: int, hint: str) -> None:
+    # Says whether the count is right without giving the right one away.
+    expect(
+        isinstance(answer, numbers.Integral) and not isinstance(answer, bool),
+        f"your answer should be an int, got {type(answer).__name__} {answer!r}",
+    )
+    expect(int(answer) == expected, f"{int(answer):,} is not right ({hint})")
+
+
+@exercise("Parameters option B adds to ResNet-110")
+def option_b_parameters(answer: int) -> str:
+    """The learner's count of the parameters ``resnet110(shortcut="B")`` has beyond option A."""
+    expected = _extra_parameters(110, "B")
+    _expect_count(
+        answer,
+        expected,
+        "which blocks change shape? each gets a 1x1 conv without bias plus a BN scale and "
+        "shift per output channel",
+    )
+    return (
+        f"{answer:,}: only the 2 blocks that change shape get a projection, "
+        "16·32 + 2·32 and 32·64 + 2·64, whatever the depth"
+    )
+
+
+@exercise("Parameters option C adds to ResNet-110")
+def option_c_parameters(answer: int) -> str:
+    """The learner's count of the parameters ``resnet110(shortcut="C")`` has beyond option A."""
+    expected = _extra_parameters(110, "C")
+    _expect_count(
+        answer,
+        expected,
+        "every one of the 3 x 18 blocks gets a 1x1 conv from its input to its output "
+        "channels plus a BN; ResNet-110's first stage already has 16 channels at its input",
+    )
+    return f"{answer:,}: a 1x1 conv + BN on all 54 blocks; it grows with the depth"

@@ -1,0 +1,293 @@
+"""A data loader that keeps a whole split of small images on the training device.
+
+The usual pipeline decodes and augments one PIL image at a time in worker processes. For
+32x32 images that per-image Python work, not the model, is the bottleneck. ``DeviceLoader``
+instead holds the split as one uint8 tensor on the device and does shuffling, the padded
+random crop, the horizontal flip and normalisation on whole batches with tensor indexing.
+
+Randomness is drawn on the CPU from a generator seeded by ``(seed, epoch)``, so an epoch's
+batches are the same on any device and a resumed run replays exactly the same batches.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..config import device as default_device
+from .core import DataSplits, ImageTensorSet, check_image_tensors, one_cpu_thread
+from .folder import FolderSubset, image_transforms
+
+_CHUNK_ELEMENTS = 2**22  # values prepared at once: 16 MB of float32, ~1400 CIFAR images
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU generator that is a pure function of (seed, epoch), well mixed by SeedSequence."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class DeviceLoader:
+    """Iterate over a uint8 image tensor in normalised, optionally augmented, batches on a device.
+
+    images: (N, C, H, W) uint8; labels: (N,) int64. Yields ``(x, y)`` with x (B, C, H, W)
+    float32 normalised by ``mean``/``std`` (per channel, in [0, 1] units) and y (B,) int64,
+    both on ``device``. ``augment=True`` applies a random crop from the image zero-padded by
+    ``pad`` pixels and (if ``flip``) a random horizontal flip, per image, as in He et al. 2016.
+
+    Distributed: with ``num_replicas=W`` every rank draws the same global batch of
+    ``batch_size * W`` images (same shuffle, same augmentation) and yields its own slice,
+    so W ranks with batch B see exactly what one process with batch W*B sees. Use
+    ``drop_last=True`` for training under DDP so every rank's slice has the same size.
+
+    Call ``set_epoch(e)`` before each epoch to make the order and augmentation a function of
+    (seed, e); without it, each new iteration moves on to the next epoch by itself.
+
+    Batches are prepared a chunk (~16M values, ~1400 CIFAR images) at a time and handed out
+    as views of it; the model never waits on a worker process.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device | str | None = None,
+        shuffle: bool = True,
+        augment: bool = False,
+        pad: int = 4,
+        flip: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        check_image_tensors(images, labels)
+        self.batch_size = _check_int(batch_size, "batch_size", 1)
+        self.pad = _check_int(pad, "pad", 0)
+        self.seed = _check_int(seed, "seed", 0)
+        self.num_replicas = _check_int(num_replicas, "num_replicas", 1)
+        self.rank = _check_int(rank, "rank", 0)
+        if self.rank >= self.num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got rank={rank}")
+        channels = images.shape[1]
+        if len(mean) != channels or len(std) != channels:
+            raise ValueError(
+                f"mean and std need one value per channel ({channels}), got mean={tuple(mean)} "
+                f"and std={tuple(std)}"
+            )
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std must be positive, got {tuple(std)}")
+        if any(not 0.0 <= m <= 1.0 for m in mean):
+            raise ValueError(f"mean must be in [0, 1] pixel units (not 0-255), got {tuple(mean)}")
+
+        self.device = torch.device(device) if device is not None else images.device
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+        self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+        # x = (pixel / 255 - mean) / std, folded into one multiply-add per element.
+        std_t = torch.tensor(self.std, device=self.device).view(1, -1, 1, 1)
+        mean_t = torch.tensor(self.mean, device=self.device).view(1, -1, 1, 1)
+        self._scale = 1.0 / (255.0 * std_t)
+        self._shift = -mean_t / std_t
+        self.shuffle, self.augment, self.flip, self.drop_last = shuffle, augment, flip, drop_last
+        self.epoch = 0
+
+    @classmethod
+    def from_set(cls, image_set: ImageTensorSet, **kwargs) -> DeviceLoader:
+        """A DeviceLoader over an :class:`ImageTensorSet` (keyword arguments as for the class)."""
+        if not isinstance(image_set, ImageTensorSet):
+            raise TypeError(
+                f"from_set expects an ImageTensorSet, got {type(image_set).__name__}; "
+                "for other Datasets use torch.utils.data.DataLoader"
+            )
+        return cls(image_set.images, image_set.labels, **kwargs)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration's order and augmentation those of ``epoch`` (from 0)."""
+        self.epoch = _check_int(epoch, "epoch", 0)
+
+    @property
+    def global_batch_size(self) -> int:
+        """Images per step over all ranks: ``batch_size * num_replicas``."""
+        return self.batch_size * self.num_replicas
+
+    @property
+    def num_images(self) -> int:
+        """Images in the whole split (all ranks together)."""
+        return len(self.labels)
+
+    def __len__(self) -> int:
+        """Batches per epoch (the same on every rank)."""
+        if self.drop_last:
+            return self.num_images // self.global_batch_size
+        return math.ceil(self.num_images / self.global_batch_size)
+
+    def _crop_and_flip(
+        self,
+        batch: torch.Tensor,
+        offset_y: torch.Tensor,
+        offset_x: torch.Tensor,
+        flipped: torch.Tensor,
+    ) -> torch.Tensor:
+        """Per-image random crop (from the zero-padded image) and flip, as one gather.
+
+        batch: (B, C, H, W) uint8; offsets (B,) in [0, 2*pad]; flipped (B,) bool.
+        """
+        b, c, h, w = batch.shape
+        p = self.pad
+        if b == 0:  # a rank's empty slice of a short last batch
+            return batch
+        padded = torch.nn.functional.pad(batch, (p, p, p, p))  # zeros, like RandomCrop(padding=p)
+        rows = offset_y[:, None] + torch.arange(h, device=batch.device)  # (B, H)
+        cols = torch.arange(w, device=batch.device)
+        # A flipped image reads its columns right to left: flip folded into the same gather.
+        cols = torch.where(flipped[:, None], w - 1 - cols, cols) + offset_x[:, None]  # (B, W)
+        index = rows[:, :, None] * (w + 2 * p) + cols[:, None, :]  # (B, H, W) into padded H*W
+        index = index[:, None].expand(b, c, h, w).reshape(b, c, -1)
+        return padded.reshape(b, c, -1).gather(2, index).view(b, c, h, w)
+
+    def _rank_slice(self, step: int) -> tuple[int, int]:
+        """Positions [lo, hi) in the epoch's order of this rank's part of global batch ``step``.
+
+        Exactly ``batch_size`` images per rank when the global batch is full; near-equal
+        parts of a short last batch.
+        """
+        start = step * self.global_batch_size
+        size = min(self.global_batch_size, self.num_images - start)
+        lo = start + self.rank * size // self.num_replicas
+        hi = start + (self.rank + 1) * size // self.num_replicas
+        return lo, hi
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        g = _epoch_generator(self.seed, self.epoch)
+        self.epoch += 1  # the next iteration without set_epoch is the next epoch
+        n = self.num_images
+        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        if self.augment:  # drawn per position in this epoch's order, for the global batch
+            offset_y = torch.randint(0, 2 * self.pad + 1, (n,), generator=g)
+            offset_x = torch.randint(0, 2 * self.pad + 1, (n,), generator=g)
+            flipped = torch.rand(n, generator=g) < 0.5
+            if not self.flip:
+                flipped.zero_()
+
+        # Several batches are prepared with one set of tensor operations and handed out as
+        # views: fewer, larger operations keep a busy CPU (or a GPU's launch queue) efficient.
+        c, h, w = self.images.shape[1:]
+        steps_per_chunk = max(1, _CHUNK_ELEMENTS // (self.batch_size * c * h * w))
+        for first in range(0, len(self), steps_per_chunk):
+            slices = [
+                self._rank_slice(s) for s in range(first, min(first + steps_per_chunk, len(self)))
+            ]
+            positions = torch.cat([torch.arange(lo, hi) for lo, hi in slices])
+            with one_cpu_thread(self.device):
+                idx = order[positions].to(self.device)
+                x = self.images[idx]
+                if self.augment:
+                    x = self._crop_and_flip(
+                        x, *(t[positions].to(self.device) for t in (offset_y, offset_x, flipped))
+                    )
+                x = x.float().mul_(self._scale).add_(self._shift)
+                y = self.labels[idx]
+            sizes = [hi - lo for lo, hi in slices]
+            yield from zip(x.split(sizes), y.split(sizes), strict=True)
+
+    def __repr__(self) -> str:
+        c, h, w = self.images.shape[1:]
+        aug = (
+            f"pad-{self.pad} crop + {'flip' if self.flip else 'no flip'}"
+            if self.augment
+            else "none"
+        )
+        dist = f", rank {self.rank}/{self.num_replicas}" if self.num_replicas > 1 else ""
+        return (
+            f"DeviceLoader({self.num_images} images {c}x{h}x{w} on {self.device}, batch "
+            f"{self.batch_size}, {len(self)} batches, shuffle={self.shuffle}, augment: {aug}{dist})"
+        )
+
+
+def make_loaders(
+    splits: DataSplits,
+    *,
+    batch_size: int,
+    device: torch.device | str | None = None,
+    augment: bool = True,
+    eval_batch_size: int | None = None,
+    seed: int = 0,
+    pad: int | None = None,
+    drop_last: bool = False,
+    num_replicas: int = 1,
+    rank: int = 0,
+    num_workers: int | None = None,
+) -> tuple[
+    DeviceLoader | DataLoader, DeviceLoader | DataLoader | None, DeviceLoader | DataLoader | None
+]:
+    """Train, val and test loaders for a :class:`DataSplits` (None where a split is None).
+
+    ImageTensorSets get a :class:`DeviceLoader` (training: shuffled, and with ``augment`` the
+    pad + crop + flip augmentation, flip only where ``splits.flip``); other Datasets get a
+    ``torch.utils.data.DataLoader`` whose augmentation lives in the dataset's transform
+    (``augment=False`` switches the training split to the evaluation transform).
+    ``pad`` defaults to image_size // 8 (4 pixels at 32x32). Evaluation loaders never shuffle.
+    """
+
+    device = torch.device(device) if device is not None else default_device()
+    eval_batch_size = eval_batch_size or batch_size
+    pad = splits.image_size // 8 if pad is None else pad
+    if num_workers is None:
+        num_workers = min(4, os.cpu_count() or 1)
+
+    def build(split: Dataset | None, train: bool):
+        if split is None:
+            return None
+        if isinstance(split, ImageTensorSet):
+            return DeviceLoader.from_set(
+                split,
+                batch_size=batch_size if train else eval_batch_size,
+                mean=splits.mean,
+                std=splits.std,
+                device=device,
+                shuffle=train,
+                augment=train and augment,
+                pad=pad,
+                flip=splits.flip,
+                drop_last=drop_last and train,
+                seed=seed,
+                num_replicas=num_replicas,
+                rank=rank,
+            )
+        if train and not augment and isinstance(split, FolderSubset):
+            split = split.with_transform(
+                image_transforms(splits.image_size, splits.mean, splits.std, train=False)
+            )
+        sampler = None
+        if num_replicas > 1:
+            sampler = torch.utils.data.DistributedSampler(
+                split, num_replicas=num_replicas, rank=rank, shuffle=train, seed=seed
+            )
+        return DataLoader(
+            split,
+            batch_size=batch_size if train else eval_batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            drop_last=drop_last and train,
+            num_workers=num_workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=train and num_workers > 0,  # don't keep idle eval workers
+        )
+
+    return build(splits.train, True), build(splits.val, False), build(splits.test, False)

@@ -1,0 +1,245 @@
+"""Figures for the course: training curves, confusion matrices and image grids.
+
+Every function returns the matplotlib ``Figure`` it draws. Figures are made through pyplot,
+so Jupyter's inline backend shows them once the cell ends; end the call with ``;`` (or assign
+the result) to avoid a second copy from the returned value. Seaborn styles the axes only
+inside these functions (``sns.axes_style``), leaving the notebook's global style alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+_TITLES = {"loss": "Loss", "acc": "Accuracy", "top5": "Top-5 accuracy", "lr": "Learning rate"}
+
+
+def _as_dataframe(history: Any, name: str) -> pd.DataFrame:
+    if isinstance(history, pd.DataFrame):
+        return history
+    if hasattr(history, "to_dataframe"):
+        return history.to_dataframe()
+    raise TypeError(
+        f"run {name!r}: expected a History (with .to_dataframe()) or a pandas DataFrame, "
+        f"got {type(history).__name__}"
+    )
+
+
+def _runs(history: Any) -> dict[str, pd.DataFrame]:
+    """Normalise the accepted inputs to {run name: DataFrame}."""
+    if isinstance(history, Mapping):
+        if not history:
+            raise ValueError("plot_history got an empty dict of runs")
+        return {str(name): _as_dataframe(h, str(name)) for name, h in history.items()}
+    return {"": _as_dataframe(history, "history")}
+
+
+def plot_history(
+    history: Any,
+    metrics: Sequence[str] = ("loss", "acc"),
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Training curves: one panel per metric, train dashed and val solid, one colour per run.
+
+    history: a ``helpers.train.History`` (anything with ``.to_dataframe()``), a DataFrame with
+    columns ``epoch``, ``train_<metric>``, ``val_<metric>`` (or a bare ``<metric>`` such as
+    ``lr``), or a dict ``{run name: history or DataFrame}`` to compare runs.
+    """
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    runs = _runs(history)
+    colours = sns.color_palette("tab10" if len(runs) <= 10 else "husl", n_colors=len(runs))
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(
+            1, len(metrics), figsize=(4.6 * len(metrics), 3.4), squeeze=False, layout="constrained"
+        )
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        drawn = 0
+        for colour, (run, df) in zip(colours, runs.items(), strict=True):
+            x = df["epoch"] if "epoch" in df else np.arange(1, len(df) + 1)
+            for column, style, part in (
+                (f"train_{metric}", "--", "train"),
+                (f"val_{metric}", "-", "val"),
+                (metric, "-", ""),
+            ):
+                if column not in df or df[column].isna().all():
+                    continue
+                label = " ".join(p for p in (run, part) if p) or metric
+                ax.plot(x, df[column], style, color=colour, label=label, marker=".")
+                drawn += 1
+        if drawn == 0:
+            columns = sorted({c for df in runs.values() for c in df.columns})
+            raise ValueError(
+                f"metric {metric!r}: no column train_{metric}, val_{metric} or {metric} with "
+                f"values; columns are {columns}"
+            )
+        ax.set_title(_TITLES.get(metric, metric))
+        ax.set_xlabel("epoch")
+        if metric == "lr":
+            ax.set_yscale("log")
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_confusion_matrix(
+    cm: torch.Tensor | np.ndarray,
+    classes: Sequence[str],
+    *,
+    normalize: bool = True,
+    title: str | None = None,
+    annotate: bool | None = None,
+) -> Figure:
+    """A seaborn heatmap of a confusion matrix: rows are true classes, columns predictions.
+
+    cm: (K, K) counts, e.g. from ``helpers.train.confusion_matrix``. ``normalize`` divides
+    each row by its total (so the diagonal is per-class recall; empty rows stay 0).
+    ``annotate`` writes the numbers in the cells (default: when K <= 20).
+    """
+    matrix = cm.detach().cpu().numpy() if isinstance(cm, torch.Tensor) else np.asarray(cm)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"cm must be a square (K, K) matrix, got shape {matrix.shape}")
+    if len(classes) != matrix.shape[0]:
+        raise ValueError(f"cm is {matrix.shape[0]}x{matrix.shape[0]} but {len(classes)} classes")
+    if normalize:
+        totals = matrix.sum(axis=1, keepdims=True)
+        matrix = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+    k = len(classes)
+    annotate = k <= 20 if annotate is None else annotate
+    size = min(4 + 0.45 * k, 16)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
+    sns.heatmap(
+        matrix,
+        ax=ax,
+        annot=annotate,
+        fmt=".2f" if normalize else "d",
+        cmap="Blues",
+        vmin=0,
+        vmax=1 if normalize else None,
+        square=True,
+        xticklabels=list(classes),
+        yticklabels=list(classes),
+        cbar_kws={"label": "fraction of true class" if normalize else "count"},
+        annot_kws={"fontsize": "small"},
+    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(
+        title or ("Confusion matrix (row-normalised)" if normalize else "Confusion matrix")
+    )
+    return fig
+
+
+def _to_display(
+    images: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None
+) -> np.ndarray:
+    """(N, C, H, W) uint8 or float -> (N, H, W, C) float in [0, 1] for imshow."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(
+            f"images must be a (N, C, H, W) tensor, got "
+            f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}"
+        )
+    if images.shape[1] not in (1, 3):
+        raise ValueError(
+            f"images need 1 or 3 channels (N, C, H, W), got shape {tuple(images.shape)}"
+        )
+    x = images.detach().cpu()
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
+    elif x.is_floating_point():
+        x = x.float()
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std to de-normalise, or neither")
+        if mean is not None:
+            c = x.shape[1]
+            if len(mean) != c or len(std) != c:
+                raise ValueError(f"mean/std need {c} values, got {tuple(mean)} and {tuple(std)}")
+            x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
+        elif x.min() < -0.01 or x.max() > 1.01:
+            raise ValueError(
+                f"float images range over [{x.min():.2f}, {x.max():.2f}], not [0, 1]: they look "
+                "normalised; pass the mean= and std= used to normalise them"
+            )
+    else:
+        raise TypeError(f"images must be uint8 or float, got {x.dtype}")
+    return x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+
+
+def show_images(
+    images: Any,
+    labels: torch.Tensor | Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
+    boxes: torch.Tensor | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    ncols: int = 8,
+    *,
+    preds: torch.Tensor | Sequence[int] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """A grid of images with optional class titles and object boxes.
+
+    images: (N, C, H, W) uint8, float in [0, 1], or normalised float with ``mean``/``std`` to
+    undo it; an ``ImageTensorSet`` brings its own labels and boxes. boxes: (N, 4) ``(x_min,
+    y_min, x_max, y_max)`` inclusive pixel indices. ``preds`` adds the predicted class to each
+    title, green when right and red when wrong.
+    """
+    if hasattr(images, "images") and hasattr(images, "labels"):  # an ImageTensorSet
+        labels = images.labels if labels is None else labels
+        boxes = getattr(images, "boxes", None) if boxes is None else boxes
+        images = images.images
+    pixels = _to_display(images, mean, std)
+    n = len(pixels)
+    if n == 0:
+        raise ValueError("no images to show")
+    for name, value in (("labels", labels), ("preds", preds), ("boxes", boxes)):
+        if value is not None and len(value) != n:
+            raise ValueError(f"{n} images but {len(value)} {name}")
+    if not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+
+    def name_of(label: int) -> str:
+        return classes[label] if classes is not None else str(label)
+
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(1.5 * ncols, 1.6 * nrows + 0.3), squeeze=False, layout="constrained"
+    )
+    grey = pixels.shape[-1] == 1
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        image = pixels[i, :, :, 0] if grey else pixels[i]
+        ax.imshow(image, cmap="gray" if grey else None, vmin=0, vmax=1, interpolation="nearest")
+        if labels is not None:
+            text, colour = name_of(int(labels[i])), "black"
+            if preds is not None:
+                right = int(preds[i]) == int(labels[i])
+                text = f"{name_of(int(preds[i]))}" + ("" if right else f" ({text})")
+                colour = "green" if right else "red"
+            ax.set_title(text, fontsize="small", color=colour)
+        elif preds is not None:
+            ax.set_title(name_of(int(preds[i])), fontsize="small")
+        if boxes is not None:
+            x0, y0, x1, y1 = (float(v) for v in boxes[i])
+            # Inclusive pixel indices: the box's outer edge is half a pixel beyond them.
+            ax.add_patch(
+                Rectangle(
+                    (x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, ec="lime", lw=1.5
+                )
+            )
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,49 @@
+"""The course's training loop: ``fit``, ``evaluate``, ``predict``, ``confusion_matrix``.
+
+One loop for every notebook and for the command line (``python -m helpers.train --help``)::
+
+    history = fit(model, train_loader, val_loader, epochs=30, lr=0.1, schedule="cosine")
+    history.plot()                        # training curves (helpers.plots.plot_history)
+    evaluate(model, test_loader)          # {"loss": ..., "acc": ..., "top5": ...}
+
+A loader is a :class:`helpers.data.DeviceLoader` or anything re-iterable with a length that
+yields ``(x, y)`` batches: x (B, C, H, W) float, y (B,) int64 class indices (a torch
+``DataLoader`` works). The learning-rate schedule is stepped every iteration (batch), as in
+He et al. 2016, whose CIFAR recipe is the default: SGD with momentum 0.9, weight decay 1e-4,
+lr 0.1 divided by 10 at 50 % and 75 % of training.
+
+Checkpoints (``checkpoint_dir=``) make training resumable. ``checkpoint.pt`` is rewritten
+atomically after every epoch and when you interrupt training: Ctrl-C ("interrupt kernel" in
+Jupyter) finishes the current step, saves, then raises ``KeyboardInterrupt``. Calling ``fit``
+again with the same model, arguments and folder resumes, and ends with exactly the weights of
+an uninterrupted run on the same device (on a GPU cuDNN may also need
+``seed_everything(seed, deterministic=True)``). It works because the checkpoint carries the
+random-number states, and the loader replays the same batches: ``loader.set_epoch(epoch)`` is
+called before every epoch (``DeviceLoader`` has one; for a ``DataLoader`` with a
+``DistributedSampler``, the sampler's is called).
+
+Under ``torch.distributed`` (``torchrun``), ``fit`` wraps the model in
+``DistributedDataParallel``. Each process needs its own shard of the data
+(``DeviceLoader(..., num_replicas=W, rank=r)``); only rank 0 validates and writes
+checkpoints; all processes should be seeded alike (the command line does this).
+"""
+
+from helpers.train.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
+from helpers.train.evaluation import AMP_MODES, confusion_matrix, evaluate, predict
+from helpers.train.history import History
+from helpers.train.loop import OPTIMIZERS, SCHEDULES, NonFiniteLossError, fit
+
+__all__ = [
+    "AMP_MODES",
+    "CHECKPOINT_NAME",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "CheckpointError",
+    "History",
+    "NonFiniteLossError",
+    "confusion_matrix",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "predict",
+]

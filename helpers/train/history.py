@@ -1,0 +1,88 @@
+"""``History``: what :func:`helpers.train.fit` returns, one record per epoch."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = ["History"]
+
+
+@dataclass(repr=False)
+class History:
+    """Per-epoch training record: ``history.records`` is a list of dicts, one per epoch.
+
+    Record keys: ``epoch`` (1-based), ``train_loss``, ``train_acc`` (running averages over the
+    epoch, in training mode, with label smoothing if used), ``val_loss``, ``val_acc`` (NaN
+    without a validation loader), ``lr`` (first parameter group, at the epoch's last step)
+    and ``time`` (seconds for the epoch, training plus validation).
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "time",
+    )
+    METRICS: ClassVar[tuple[str, ...]] = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.records[index]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.records)
+
+    def to_dataframe(self):  # -> pandas.DataFrame; pandas is imported only when asked for
+        """The records as a pandas DataFrame: one row per epoch, the columns of ``COLUMNS``."""
+        import pandas as pd
+
+        return pd.DataFrame(self.records, columns=list(self.COLUMNS))
+
+    def plot(self, **kwargs: Any):  # -> matplotlib.figure.Figure
+        """Training curves: ``helpers.plots.plot_history(self, **kwargs)``."""
+        from helpers.plots import plot_history
+
+        return plot_history(self, **kwargs)
+
+    def best(self, metric: str = "val_acc") -> dict[str, Any]:
+        """The record with the best ``metric``: the highest accuracy or the lowest loss."""
+        if metric not in self.METRICS:
+            raise ValueError(f"metric must be one of {self.METRICS}, got {metric!r}")
+        scored = [r for r in self.records if not math.isnan(r[metric])]
+        if not scored:
+            raise ValueError(f"no epoch has a {metric} value (was there a validation loader?)")
+        pick = max if metric.endswith("acc") else min
+        return pick(scored, key=lambda r: r[metric])
+
+    def __repr__(self) -> str:
+        if not self.records:
+            return "History(0 epochs)"
+        head = f"History({len(self)} epoch{'s' if len(self) > 1 else ''}"
+        if not math.isnan(self.records[-1]["val_acc"]):
+            best = self.best("val_acc")
+            head += f", best val_acc {best['val_acc']:.4f} at epoch {best['epoch']}"
+        lines = [head + ")", "epoch  train_loss  train_acc  val_loss  val_acc        lr    time"]
+        # Long runs show their first and last five epochs.
+        rows = self.records if len(self) <= 12 else [*self.records[:5], None, *self.records[-5:]]
+        for r in rows:
+            if r is None:
+                lines.append("  ...")
+                continue
+            lines.append(
+                f"{r['epoch']:5d}  {r['train_loss']:10.4f}  {r['train_acc']:9.4f}  "
+                f"{r['val_loss']:8.4f}  {r['val_acc']:7.4f}  {r['lr']:8.2e}  {r['time']:5.1f}s"
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return self.to_dataframe().to_html(index=False, float_format=lambda v: f"{v:.4g}")

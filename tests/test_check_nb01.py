@@ -1,0 +1,122 @@
+"""The notebook 01 self-checks pass on right answers and fail on wrong ones."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import nn
+
+from helpers.check import FAIL, PASS, TODO, nb01
+
+
+class ProjectionBlock(nn.Module):
+    """A right answer: BasicBlock with option-B shortcut, written out."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or in_planes != planes:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes)
+            )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + shortcut)
+
+
+class ReluBeforeAdd(ProjectionBlock):
+    """Wrong: the ReLU is applied to the residual branch before the addition."""
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return out + (x if self.downsample is None else self.downsample(x))
+
+
+class ProjectOnChannelsOnly(ProjectionBlock):
+    """Wrong: no projection when only the stride changes (the shapes then do not add up)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__(in_planes, planes, stride)
+        if in_planes == planes:
+            self.downsample = None
+
+
+class ShortcutWithoutBN(ProjectionBlock):
+    """Wrong: the projection is a bare 1x1 convolution."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__(in_planes, planes, stride)
+        if self.downsample is not None:
+            self.downsample = nn.Sequential(self.downsample[0])
+
+
+class OtherNames(ProjectionBlock):
+    """Right computation, but the shortcut is called `shortcut` instead of `downsample`."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__(in_planes, planes, stride)
+        self.shortcut = self.downsample
+        del self.downsample
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class NotDone(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        raise NotImplementedError
+
+
+def test_projection_block_passes_a_right_answer() -> None:
+    assert nb01.projection_block(ProjectionBlock).status == PASS
+
+
+def test_projection_block_fails_wrong_answers() -> None:
+    result = nb01.projection_block(ReluBeforeAdd)
+    assert result.status == FAIL and "differs" in result.message and "ReLU" in result.message
+    result = nb01.projection_block(ProjectOnChannelsOnly)
+    assert result.status == FAIL and "stride=2" in result.message and "1x1 conv" in result.message
+    result = nb01.projection_block(ShortcutWithoutBN)
+    assert result.status == FAIL and "parameters" in result.message
+    result = nb01.projection_block(OtherNames)
+    assert result.status == FAIL and "downsample" in result.message
+
+
+def test_projection_block_todo() -> None:
+    assert nb01.projection_block(NotDone).status == TODO
+    assert nb01.projection_block(...).status == TODO
+
+
+def test_option_b_parameters() -> None:
+    # Two projections (16->32 and 32->64), each a 1x1 conv plus BN scale and shift.
+    assert nb01.option_b_parameters(16 * 32 + 2 * 32 + 32 * 64 + 2 * 64).status == PASS
+    wrong = nb01.option_b_parameters(16 * 32 + 32 * 64)  # forgot the BNs
+    assert wrong.status == FAIL and "2,752" not in wrong.message  # no give-away
+    assert nb01.option_b_parameters(2752.0).status == FAIL  # a count is an int
+    assert nb01.option_b_parameters(...).status == TODO
+
+
+def test_option_c_parameters() -> None:
+    n = 18  # blocks per stage in ResNet-110
+
+    def projection(c_in: int, c_out: int) -> int:
+        return c_in * c_out + 2 * c_out
+
+    right = (
+        n * projection(16, 16)
+        + projection(16, 32)
+        + (n - 1) * projection(32, 32)
+        + projection(32, 64)
+        + (n - 1) * projection(64, 64)
+    )
+    assert nb01.option_c_parameters(right).status == PASS
+    assert nb01.option_c_parameters(right - n * projection(16, 16)).status == FAIL
