@@ -17,6 +17,7 @@ import torch
 QUICK_ENV = "COURSE_QUICK"
 DATA_ENV = "COURSE_DATA"
 DEVICE_ENV = "COURSE_DEVICE"
+OFFLINE_ENV = "COURSE_OFFLINE"
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,20 @@ def quick_mode() -> bool:
     if value == "0":
         return False
     raise ValueError(f"{QUICK_ENV} must be '1' (quick mode) or '0' (full mode), got {raw!r}")
+
+
+def offline() -> bool:
+    """Whether downloads are off (``COURSE_OFFLINE=1``; the test suite sets it).
+
+    Offline, a dataset that is not on disk is a clear error (quick mode then falls back to an
+    offline set) instead of a download attempt.
+    """
+    raw = os.environ.get(OFFLINE_ENV, "").strip()
+    if raw in ("", "0"):
+        return False
+    if raw == "1":
+        return True
+    raise ValueError(f"{OFFLINE_ENV} must be '1' (no downloads) or '0', got {raw!r}")
 
 
 def device() -> torch.device:
@@ -104,7 +119,8 @@ def banner(data_source: str | None = None) -> str:
         f"device      : {describe_device()}",
         f"python      : {platform.python_version()}",
         f"torch       : {torch.__version__}   torchvision: {torchvision.__version__}",
-        f"data root   : {data_root()}",
+        f"data root   : {data_root()}"
+        + ("   (downloads off: COURSE_OFFLINE=1)" if offline() else ""),
     ]
     if data_source is not None:
         lines.append(f"data source : {data_source}")

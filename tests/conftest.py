@@ -11,6 +11,9 @@ import torch
 # Tests run the course in quick mode unless the caller chose (COURSE_QUICK=0 on a GPU runs the
 # notebooks' full experiments). Notebook kernels inherit this environment.
 os.environ.setdefault("COURSE_QUICK", "1")
+# No network at test time: datasets that are not on disk are not downloaded (quick mode then
+# falls back to an offline set, as it would on an offline laptop).
+os.environ.setdefault("COURSE_OFFLINE", "1")
 matplotlib.use("Agg")  # this process only; notebook kernels keep their inline backend
 # The helper tests use tiny tensors, where a second thread costs more in hand-off than it saves
 # (measured 3-6x slower on a busy 2-core machine). Notebook kernels are separate processes.

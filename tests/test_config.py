@@ -87,3 +87,15 @@ def test_banner_names_mode_device_versions_and_data(monkeypatch):
     assert "data source : shapes (offline)" in text
     monkeypatch.setenv("COURSE_QUICK", "0")
     assert "FULL" in config.banner()
+
+
+def test_offline_switch(monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    assert config.offline() is True
+    monkeypatch.setenv("COURSE_OFFLINE", "0")
+    assert config.offline() is False
+    monkeypatch.delenv("COURSE_OFFLINE")
+    assert config.offline() is False
+    monkeypatch.setenv("COURSE_OFFLINE", "yes")
+    with pytest.raises(ValueError, match="COURSE_OFFLINE must be '1'"):
+        config.offline()

@@ -198,7 +198,12 @@ def test_cifar_missing_without_download_says_what_and_how(tmp_path):
 
 @pytest.fixture
 def offline(monkeypatch):
-    """Make every urllib request fail the way it does without a network."""
+    """Make every urllib request fail the way it does without a network.
+
+    Downloads are switched back on (the suite sets COURSE_OFFLINE=1), so that these tests
+    exercise the real download path and its failure.
+    """
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
 
     def no_network(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
@@ -329,8 +334,13 @@ def test_fake_gtsrb_holds_out_whole_tracks(tmp_path):
     assert splits.mean == hd.channel_stats(splits.train.images)[0]
 
 
-def test_cifar10_archive_copied_in_is_extracted_offline(tmp_path, monkeypatch, offline):
-    # data/README.md: "copy cifar-10-python.tar.gz into data/" works without a network.
+@pytest.mark.parametrize("downloads_off", ["0", "1"])
+def test_cifar10_archive_copied_in_is_extracted_offline(
+    tmp_path, monkeypatch, offline, downloads_off
+):
+    # data/README.md: "copy cifar-10-python.tar.gz into data/" works without a network,
+    # with COURSE_OFFLINE=1 too.
+    monkeypatch.setenv("COURSE_OFFLINE", downloads_off)
     write_fake_cifar10(tmp_path, per_batch=10)
     folder = tmp_path / "cifar-10-batches-py"
     trust_fake_cifar10(monkeypatch, folder)
@@ -603,3 +613,20 @@ def test_device_loader_on_cuda_replays_the_cpu_batches():
     for (xc, yc), (xg, yg) in zip(on_cpu, on_gpu, strict=True):
         assert xg.is_cuda and yg.is_cuda
         assert torch.equal(yg.cpu(), yc) and torch.allclose(xg.cpu(), xc, atol=1e-6)
+
+
+def test_course_offline_turns_downloads_off(monkeypatch, tmp_path):
+    """COURSE_OFFLINE=1 (set by the test suite) means no download attempt, and the error says so."""
+    import torchvision
+
+    from helpers.data import DatasetUnavailableError, load
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted although COURSE_OFFLINE=1")
+
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", no_download)
+    with pytest.raises(
+        DatasetUnavailableError, match=r"(?s)missing data_batch_1.*COURSE_OFFLINE=1"
+    ):
+        load("cifar10", root=tmp_path)

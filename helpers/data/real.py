@@ -101,7 +101,10 @@ def _load_cifar(
 ) -> tuple[torchvision.datasets.CIFAR10, torchvision.datasets.CIFAR10]:
     folder = root / cls.base_folder
     missing, corrupt = _check_cifar(cls, folder)
-    if (missing or corrupt) and download:
+    # An archive copied in by hand is extracted by torchvision's download step without any
+    # network access (it checks the archive's md5 first), so that path is taken even offline.
+    archive_copied_in = (root / cls.filename).is_file()
+    if (missing or corrupt) and (download or archive_copied_in):
         try:
             cls(root=str(root), train=True, download=True)
         except _NETWORK_ERRORS as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..config import quick_mode
+from ..config import OFFLINE_ENV, offline, quick_mode
 from .core import DatasetUnavailableError, DataSplits
 from .offline import load_digits, load_shapes
 from .real import load_cifar10, load_cifar100, load_gtsrb
@@ -58,7 +58,8 @@ def load(
     shrink those splits (class-stratified) for quick runs. Extra keywords go to the set's
     loader (e.g. ``image_size``; ``in_chans`` for digits; ``classes`` for shapes).
     A real set that is not on disk and cannot be downloaded raises
-    :class:`DatasetUnavailableError` saying what is missing and how to get it.
+    :class:`DatasetUnavailableError` saying what is missing and how to get it. With
+    ``COURSE_OFFLINE=1`` (as in the test suite) nothing is downloaded.
     """
     key = _key(name)
     options = dict(seed=seed, train_size=train_size, **kwargs)
@@ -66,9 +67,16 @@ def load(
         options["val_size"] = val_size
     if test_size is not None:
         options["test_size"] = test_size
-    if key not in OFFLINE:
-        options.update(root=root, download=download)
-    return _LOADERS[key](**options)
+    if key in OFFLINE:
+        return _LOADERS[key](**options)
+    downloads_off = download and offline()
+    options.update(root=root, download=download and not downloads_off)
+    try:
+        return _LOADERS[key](**options)
+    except DatasetUnavailableError as err:
+        if downloads_off:
+            raise type(err)(f"{err}\n(Downloads are off: {OFFLINE_ENV}=1.)") from err
+        raise
 
 
 def course_data(
