@@ -14,8 +14,7 @@ add well under 1 % and are left out, as in the papers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -23,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from helpers.train.evaluation import eval_mode
 
 __all__ = [
     "count_flops",
@@ -98,17 +99,6 @@ def _check_input_size(input_size: Sequence[int]) -> tuple[int, ...]:
     return size
 
 
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    # Eval mode: BN uses running statistics, so batch size 1 works and nothing is updated.
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _run_on_meta(model: nn.Module, input_size: tuple[int, ...]) -> Tensor:
     """Run ``model`` on a shape-only (meta) copy of its tensors: no memory, no arithmetic."""
     meta = {
@@ -116,7 +106,7 @@ def _run_on_meta(model: nn.Module, input_size: tuple[int, ...]) -> Tensor:
         for name, t in [*model.named_parameters(), *model.named_buffers()]
     }
     x = torch.empty(input_size, device="meta")
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         return torch.func.functional_call(model, meta, (x,))
 
 

@@ -43,7 +43,7 @@ def evaluate(
     hits1 = torch.zeros((), dtype=torch.int64, device=dev)
     hits5 = torch.zeros((), dtype=torch.int64, device=dev)
     count = 0
-    with _eval_mode(model):
+    with eval_mode(model):
         for i, (x, y) in enumerate(batches(loader, dev, channels_last)):
             with autocast(dev, amp):
                 logits = model(x)
@@ -77,7 +77,7 @@ def predict(
     dev = model_device(model) if device is None else resolve_device(device)
     amp = check_amp(amp, dev)
     preds, targets = [], []
-    with _eval_mode(model):
+    with eval_mode(model):
         for i, (x, y) in enumerate(batches(loader, dev, channels_last)):
             with autocast(dev, amp):
                 logits = model(x)
@@ -109,7 +109,12 @@ def confusion_matrix(
 
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Put ``model`` in eval mode for the ``with`` block, then restore the mode it had.
+
+    Eval mode makes BatchNorm use its running statistics (batch size 1 works, nothing is
+    updated) and turns Dropout off.
+    """
     was_training = model.training
     model.eval()
     try:
