@@ -1,8 +1,10 @@
 """Look inside a network: parameter counts, multiply-adds, shapes per stage, gradient norms.
 
 Everything here works on any ``nn.Module``; the stage grouping (stem, layer1.., head) follows
-the top-level module names of torchvision's and ``helpers.models``' ResNets (conv1, bn1,
-act1/relu, maxpool, layer1..layerN, avgpool, dropout, fc).
+the model API of ``helpers.models`` (``model.stage_names``; the stem is every top-level module
+before the first stage, the head ``fc`` and the pooling between), and for other ResNets
+(torchvision, timm) the top-level modules named ``layer1``, ``layer2``, ...
+:func:`attention_maps` reads the gates of the SE / CBAM modules of ``helpers.models``.
 
 FLOPs convention: :func:`count_flops` reports **multiply-adds (MACs)**, the unit of He et al.
 (2016) and of torchvision's "GFLOPS" column (ResNet50: 4.1 G). ``torch.utils.flop_counter``
@@ -14,8 +16,9 @@ add well under 1 % and are left out, as in the papers.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import torch
@@ -23,20 +26,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from helpers.train.evaluation import eval_mode
+from helpers.modes import eval_mode
 
 __all__ = [
+    "AttentionMap",
+    "attention_maps",
     "count_flops",
     "count_parameters",
     "gradient_norms",
+    "macs_per_stage",
     "parameters_per_stage",
     "shape_table",
+    "stage_names",
     "stage_of",
 ]
 
-_STEM = {"conv1", "bn1", "relu", "act1", "maxpool", "stem"}
-_POOL = {"avgpool", "global_pool", "pool"}
-_HEAD = {"dropout", "fc", "head", "classifier"}
 _SHORTCUT_NAMES = ("downsample", "shortcut")
 
 
@@ -45,19 +49,50 @@ def _check_module(model: Any) -> None:
         raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
 
 
-def stage_of(top_level_name: str, *, split_head: bool = False) -> str:
-    """The stage a top-level module belongs to: 'stem', 'layerN', 'head' (or 'pool'/'fc').
+def stage_names(model: nn.Module) -> tuple[str, ...]:
+    """The residual stages of ``model`` in order, e.g. ``("layer1", ..., "layer4")``.
 
-    With ``split_head=True`` the head is split into 'pool' (global pooling) and 'fc'
-    (dropout + classifier), as in a shape table. Unknown names are their own stage.
+    ``model.stage_names`` where the model has it (``helpers.models``), else the top-level
+    modules named ``layer<N>`` (torchvision's and timm's ResNets); ``()`` for other models.
     """
-    if top_level_name in _STEM:
-        return "stem"
-    if top_level_name in _POOL:
-        return "pool" if split_head else "head"
-    if top_level_name in _HEAD:
-        return "fc" if split_head else "head"
-    return top_level_name
+    _check_module(model)
+    names = getattr(model, "stage_names", None)
+    if names is not None:
+        return tuple(names)
+    return tuple(n for n, _ in model.named_children() if re.fullmatch(r"layer\d+", n))
+
+
+def _stage_map(model: nn.Module, split_head: bool) -> dict[str, str]:
+    """Top-level module name -> stage: 'stem', 'layerN', 'head' (or 'pool' / 'fc')."""
+    stages = stage_names(model)
+    children = [n for n, _ in model.named_children()]
+    if not stages:
+        return {n: n for n in children}  # no ResNet layout: every module is its own stage
+    first, last = children.index(stages[0]), children.index(stages[-1])
+    mapping = {}
+    for i, name in enumerate(children):
+        if name in stages:
+            mapping[name] = name
+        elif i < first:
+            mapping[name] = "stem"
+        elif i > last and split_head:
+            mapping[name] = "fc" if name == "fc" else "pool"  # the head is always `fc`
+        elif i > last:
+            mapping[name] = "head"
+        else:
+            mapping[name] = name
+    return mapping
+
+
+def stage_of(model: nn.Module, top_level_name: str, *, split_head: bool = False) -> str:
+    """The stage of a top-level module of ``model``: 'stem', 'layerN', 'head' (or 'pool'/'fc').
+
+    The stem is every module before the first stage (:func:`stage_names`), the head every
+    module after the last. With ``split_head=True`` the head is split into 'fc' (the
+    classifier ``fc``) and 'pool' (global pooling, flatten), as in a shape table. Models
+    without stages, and unknown names, give the name itself.
+    """
+    return _stage_map(model, split_head).get(top_level_name, top_level_name)
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
@@ -77,8 +112,10 @@ def parameters_per_stage(model: nn.Module) -> pd.DataFrame:
     """
     _check_module(model)
     counts: dict[str, int] = {}
+    stage_map = _stage_map(model, split_head=False)
     for name, p in model.named_parameters():
-        stage = stage_of(name.split(".")[0])
+        top = name.split(".")[0]
+        stage = stage_map.get(top, top)
         counts[stage] = counts.get(stage, 0) + p.numel()
     total = sum(counts.values())
     return pd.DataFrame(
@@ -151,6 +188,7 @@ def shape_table(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) 
         for h in handles:
             h.remove()
 
+    stage_map = _stage_map(model, split_head=True)
     # FlopCounterMode names modules "<RootClass>.<path>"; keep the top-level part.
     macs_of: dict[str, int] = {}
     for key, ops in counter.get_flop_counts().items():
@@ -165,7 +203,7 @@ def shape_table(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) 
         {"stage": "input", "modules": "", "output_shape": size, "params": 0, "macs": 0}
     ]
     for name, shape in outputs:
-        stage = stage_of(name, split_head=True)
+        stage = stage_map.get(name, name)
         if rows[-1]["stage"] == stage and rows[-1]["modules"]:
             row = rows[-1]
             row["modules"] += f", {name}"
@@ -187,6 +225,29 @@ def shape_table(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) 
     ]
     columns = ["stage", "modules", "output_shape", "channels", "height", "width"]
     return table[[*columns, "downsampling", "params", "macs"]]
+
+
+def macs_per_stage(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> pd.DataFrame:
+    """Multiply-adds of each stage (stem, layer1.., pool, fc) and of one block in each stage.
+
+    Columns: ``stage``, ``blocks`` (residual blocks in the stage; 0 for stem and head),
+    ``macs``, ``macs_per_block`` (``macs / blocks``; NaN outside the residual stages) and
+    ``percent`` of the whole network, for an input of ``input_size`` (N, C, H, W).
+    """
+    table = shape_table(model, input_size)
+    table = table[table["stage"] != "input"].reset_index(drop=True)
+    residual = set(stage_names(model))
+    blocks = [len(getattr(model, s)) if s in residual else 0 for s in table["stage"]]
+    total = table["macs"].sum()
+    return pd.DataFrame(
+        {
+            "stage": table["stage"],
+            "blocks": blocks,
+            "macs": table["macs"],
+            "macs_per_block": [m / b if b else math.nan for m, b in zip(table["macs"], blocks)],
+            "percent": 100.0 * table["macs"] / total if total else 0.0,
+        }
+    )
 
 
 def gradient_norms(
@@ -251,3 +312,90 @@ def gradient_norms(
             }
         )
     return pd.DataFrame(rows)
+
+
+# --- attention ---------------------------------------------------------------------------------
+
+
+class AttentionMap(NamedTuple):
+    """The gates of one attention module for a batch (``None`` where the module has none)."""
+
+    channel: Tensor | None  # (N, C): one sigmoid weight per channel (SE, CBAM channel half)
+    spatial: Tensor | None  # (N, 1, H, W): one sigmoid weight per position (CBAM spatial half)
+
+
+def _attention_gates(module: nn.Module) -> dict[str, nn.Module] | None:
+    """The ``gate`` modules of a helpers attention module by kind, or None if it is not one."""
+    from helpers.models.attention import (
+        CBAM,
+        ChannelAttention,
+        SpatialAttention,
+        SqueezeExcitation,
+    )
+
+    if isinstance(module, CBAM):
+        return {"channel": module.channel.gate, "spatial": module.spatial.gate}
+    if isinstance(module, (SqueezeExcitation, ChannelAttention)):
+        return {"channel": module.gate}
+    if isinstance(module, SpatialAttention):
+        return {"spatial": module.gate}
+    return None
+
+
+def attention_maps(model: nn.Module, x: Tensor) -> dict[str, AttentionMap]:
+    """Channel weights and spatial maps of every attention module for the batch ``x``.
+
+    x: (N, C_in, H, W). Runs ``model(x)`` once in eval mode without gradients (the mode is
+    restored afterwards) and records the sigmoid gates of each SqueezeExcitation,
+    ChannelAttention, SpatialAttention and CBAM module of ``helpers.models`` by forward hooks,
+    which are removed again. Returns ``{module name: AttentionMap(channel, spatial)}`` in
+    network order (e.g. ``"layer1.0.se"``), with ``channel`` (N, C) and ``spatial``
+    (N, 1, h, w) at the module's resolution, ``None`` where the module has no such gate (SE
+    has no spatial map). A CBAM counts as one module (its two halves are not listed again).
+    """
+    _check_module(model)
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a tensor (N, C, H, W), got {type(x).__name__}")
+    gate_modules: dict[str, dict[str, nn.Module]] = {}
+    for name, module in model.named_modules():
+        gates = _attention_gates(module)
+        inside_cbam = any(name.startswith(f"{outer}.") for outer in gate_modules)
+        if gates is not None and not inside_cbam:
+            gate_modules[name] = gates
+    if not gate_modules:
+        raise ValueError(
+            "the model has no attention modules (SqueezeExcitation, ChannelAttention, "
+            "SpatialAttention or CBAM of helpers.models); build it with attention='se' or 'cbam'"
+        )
+
+    recorded: dict[str, dict[str, Tensor]] = {name: {} for name in gate_modules}
+
+    def hook(name: str, kind: str) -> Callable[..., None]:
+        def record(module: nn.Module, args: Any, output: Tensor) -> None:
+            recorded[name][kind] = output.detach()
+
+        return record
+
+    handles = [
+        gate.register_forward_hook(hook(name, kind))
+        for name, gates in gate_modules.items()
+        for kind, gate in gates.items()
+    ]
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    maps = {}
+    for name, gates in gate_modules.items():
+        missing = set(gates) - set(recorded[name])
+        if missing:
+            raise RuntimeError(f"attention module {name!r} did not run in model(x)")
+        channel = recorded[name].get("channel")
+        maps[name] = AttentionMap(
+            channel=None if channel is None else channel.flatten(1),
+            spatial=recorded[name].get("spatial"),
+        )
+    return maps

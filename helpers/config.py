@@ -53,17 +53,33 @@ def offline() -> bool:
     raise ValueError(f"{OFFLINE_ENV} must be '1' (no downloads) or '0', got {raw!r}")
 
 
+class DeviceUnavailableError(ValueError, RuntimeError):
+    """A valid device name whose hardware this machine lacks (e.g. "cuda" without a GPU)."""
+
+
+def parse_device(spec: torch.device | str, what: str = "device") -> torch.device:
+    """``spec`` as a torch.device, checked: the package's one device parser.
+
+    ``what`` names the setting in the error (``device``, ``COURSE_DEVICE`` ...). Raises
+    ValueError for a name torch does not know, and :class:`DeviceUnavailableError` (a
+    ValueError and a RuntimeError) for CUDA on a machine without it.
+    """
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"{what}={spec!r} is not a valid torch device (e.g. 'cpu', 'cuda', 'cuda:1')"
+        ) from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailableError(f"{what}={spec!r}, but CUDA is not available on this machine")
+    return dev
+
+
 def device() -> torch.device:
     """The device to train on: ``COURSE_DEVICE`` if set, else CUDA when available, else CPU."""
     requested = os.environ.get(DEVICE_ENV)
     if requested:
-        try:
-            dev = torch.device(requested)
-        except RuntimeError as err:
-            raise ValueError(f"{DEVICE_ENV}={requested!r} is not a valid torch device") from err
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"{DEVICE_ENV}={requested!r} but CUDA is not available here")
-        return dev
+        return parse_device(requested, DEVICE_ENV)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -120,3 +121,36 @@ def test_option_c_parameters() -> None:
     )
     assert nb01.option_c_parameters(right).status == PASS
     assert nb01.option_c_parameters(right - n * projection(16, 16)).status == FAIL
+
+
+def test_scaled_shortcut() -> None:
+    assert nb01.scaled_shortcut(0.5**54).status == PASS
+    assert nb01.scaled_shortcut(1).status == FAIL
+    assert nb01.scaled_shortcut(0.5 * 54).status == FAIL
+    assert nb01.scaled_shortcut(...).status == TODO
+
+
+def test_zero_init_zero_gradients() -> None:
+    assert nb01.zero_init_zero_gradients(54).status == PASS
+    assert nb01.zero_init_zero_gradients(27).status == FAIL  # only the second convs
+    assert nb01.zero_init_zero_gradients(55).status == FAIL  # the stem's conv does get one
+
+
+def test_trained_gradient_norms() -> None:
+    from helpers.analysis import gradient_norms
+    from helpers.models import resnet20
+
+    torch.manual_seed(0)
+    model, other = resnet20(), resnet20()
+    images, labels = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    right = gradient_norms(model, images, labels)
+    kwargs = dict(model=model, images=images, labels=labels)
+    assert nb01.trained_gradient_norms(right, **kwargs).status == PASS
+    assert nb01.trained_gradient_norms(gradient_norms(other, images, labels), **kwargs).status == FAIL
+    assert nb01.trained_gradient_norms([1.0, 2.0], **kwargs).status == FAIL
+
+
+def test_warmup_iterations() -> None:
+    assert nb01.warmup_iterations(352).status == PASS
+    assert nb01.warmup_iterations(351).status == FAIL  # forgot the last, smaller batch
+    assert nb01.warmup_iterations(400).status == FAIL

@@ -22,3 +22,21 @@ def test_layer4_size() -> None:
 def test_separable_weights() -> None:
     assert nb02.separable_weights(256 * 9 + 256 * 256).status == PASS
     assert nb02.separable_weights(256 * 256 * 9).status == FAIL
+
+
+def test_head_conv_parameters() -> None:
+    assert nb02.head_conv_parameters(512 * 512 + 2 * 512).status == PASS
+    assert nb02.head_conv_parameters(512 * 512 * 9 + 2 * 512).status == FAIL  # a 3x3, not 1x1
+
+
+def test_cosine_lr() -> None:
+    assert nb02.cosine_lr(0.2 * (1 + math.cos(0.75 * math.pi)) / 2).status == PASS
+    assert nb02.cosine_lr(0.05).status == FAIL  # linear decay
+    assert nb02.cosine_lr(...).status == TODO
+
+
+def test_matching_width() -> None:
+    assert nb02.matching_width(0.72).status == PASS
+    assert nb02.matching_width(0.5).status == FAIL  # same width is half the compute
+    assert nb02.matching_width(1.0).status == FAIL
+    assert nb02.matching_width("0.7").status == FAIL

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from helpers.check import FAIL, PASS, TODO, nb03
 
 
@@ -30,3 +32,26 @@ def test_bottleneck_macs() -> None:
 
     result = nb03.bottleneck_macs(stride_ignored)
     assert result.status == FAIL and "torch.utils.flop_counter counts" in result.message
+
+
+def test_wide_resnet_ratios() -> None:
+    import torchvision
+
+    from helpers.analysis import count_flops, count_parameters
+
+    with torch.device("meta"):
+        wide, base = torchvision.models.wide_resnet50_2(), torchvision.models.resnet50()
+    params = count_parameters(wide)["total"] / count_parameters(base)["total"]
+    macs = count_flops(wide) / count_flops(base)
+    assert nb03.wide_resnet_ratios(params, macs).status == PASS
+    assert nb03.wide_resnet_ratios(4.0, 4.0).status == FAIL  # "twice as wide" squared
+    assert nb03.wide_resnet_ratios(params, params).status == FAIL
+
+
+def test_resnet26_parameters() -> None:
+    from helpers.models import Bottleneck, ResNet
+
+    with torch.device("meta"):
+        right = sum(p.numel() for p in ResNet(Bottleneck, [2, 2, 2, 2]).parameters())
+    assert nb03.resnet26_parameters(right).status == PASS
+    assert nb03.resnet26_parameters(right - 2048 * 1000 - 1000).status == FAIL  # without fc

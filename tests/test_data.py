@@ -630,3 +630,74 @@ def test_course_offline_turns_downloads_off(monkeypatch, tmp_path):
         DatasetUnavailableError, match=r"(?s)missing data_batch_1.*COURSE_OFFLINE=1"
     ):
         load("cifar10", root=tmp_path)
+
+
+# --------------------------------------------------------------------------- batch transforms
+
+
+def test_default_augmentation_is_the_random_crop_flip_transform():
+    """augment=True and transform=RandomCropFlip(pad) give the same batches."""
+    from helpers.data import Cutout, RandomCropFlip
+
+    data = random_set(30)
+    default = batches(loader(data, augment=True, pad=2, seed=4))
+    explicit = batches(loader(data, transform=RandomCropFlip(2), seed=4))
+    for (xa, ya), (xb, yb) in zip(default, explicit, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    with pytest.raises(ValueError, match=r"augment=True .* and transform= both given"):
+        loader(data, augment=True, transform=RandomCropFlip(2))
+    with pytest.raises(ValueError, match=r"pixel transforms .* must come before"):
+        loader(data, transform=[Cutout(2), RandomCropFlip(2)])
+
+
+def test_cutout_masks_one_square_per_image_with_the_mean():
+    from helpers.data import Cutout
+
+    data = random_set(40, size=16)
+    dl = loader(data, transform=Cutout(6), shuffle=False, batch_size=40)
+    x, _ = next(iter(dl))
+    clean = (data.images.float() / 255 - 0.5) / 0.25
+    masked = ((x - clean).abs() > 1e-4).any(dim=1)  # (B, H, W): where cutout changed it
+    assert torch.all(x.masked_select(masked[:, None].expand_as(x)) == 0)  # the mean colour
+    sizes = masked.sum(dim=(1, 2))
+    rows, cols = masked.any(dim=2).sum(1), masked.any(dim=1).sum(1)
+    assert torch.all(rows <= 6) and torch.all(cols <= 6)
+    assert torch.all(sizes <= rows * cols) and (sizes == 36).sum() > 10  # whole squares inside
+    assert len({tuple(m.nonzero()[0].tolist()) for m in masked if m.any()}) > 10  # they move
+
+
+def test_custom_transforms_replay_per_epoch_and_slice_across_replicas():
+    from helpers.data import Cutout, RandomCropFlip
+
+    data = random_set(36)
+
+    def make(**kw):
+        return loader(data, transform=[RandomCropFlip(2), Cutout(3), lambda x: x * 2], **kw)
+
+    single = make(batch_size=12, seed=1)
+    single.set_epoch(2)
+    reference = batches(single)
+    again = make(batch_size=12, seed=1)
+    again.set_epoch(2)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(reference, batches(again), strict=True))
+    ranks = []
+    for r in range(3):
+        dl = make(batch_size=4, seed=1, num_replicas=3, rank=r)
+        dl.set_epoch(2)
+        ranks.append(batches(dl))
+    for step, (x, y) in enumerate(reference):
+        assert torch.equal(torch.cat([r[step][0] for r in ranks]), x)
+        assert torch.equal(torch.cat([r[step][1] for r in ranks]), y)
+    plain = batches(loader(data, batch_size=12, shuffle=False, transform=lambda x: x * 2))
+    assert torch.allclose(plain[0][0], 2 * (data.images[:12].float() / 255 - 0.5) / 0.25, atol=1e-5)
+    with pytest.raises(TypeError, match="transform must be"):
+        loader(data, transform=3)
+
+
+def test_make_loaders_passes_the_transform_to_the_training_loader_only():
+    from helpers.data import Cutout
+
+    splits = hd.load("digits")
+    train, val, _ = hd.make_loaders(splits, batch_size=64, device="cpu", transform=Cutout(4))
+    assert [type(t) for t in train.transforms] == [Cutout] and not train.augment
+    assert val.transforms == []

@@ -26,12 +26,14 @@ from helpers.train import (
     CheckpointError,
     History,
     NonFiniteLossError,
+    TrainConfig,
     confusion_matrix,
     evaluate,
     fit,
     predict,
 )
-from helpers.train.loop import _make_scheduler, _milestone_steps
+from helpers.train.optim import make_scheduler as _make_scheduler
+from helpers.train.optim import milestone_steps as _milestone_steps
 
 NUM_CLASSES = 3
 CPU = torch.device("cpu")
@@ -168,21 +170,21 @@ def _quiet() -> dict:
 
 
 def test_weight_decay_skips_norm_and_bias_by_default():
-    from helpers.train.loop import _make_optimizer
+    from helpers.train.optim import make_optimizer
 
     model = make_model()
     model[0].weight.requires_grad_(False)  # frozen parameters stay out of the optimizer
-    settings = {"lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4}
-    decay, no_decay = _make_optimizer(
-        model, "sgd", settings, decay_norm_and_bias=False
-    ).param_groups
+    settings = TrainConfig(epochs=1, lr=0.1, weight_decay=5e-4)
+    decay, no_decay = make_optimizer(model, settings).param_groups
     assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
     assert all(p.ndim > 1 for p in decay["params"])
     assert all(p.ndim == 1 for p in no_decay["params"])  # BatchNorm scales/shifts and biases
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert {id(p) for g in (decay, no_decay) for p in g["params"]} == trainable
     assert id(model[0].weight) not in trainable
-    (everything,) = _make_optimizer(model, "sgd", settings, decay_norm_and_bias=True).param_groups
+    (everything,) = make_optimizer(
+        model, TrainConfig(epochs=1, lr=0.1, weight_decay=5e-4, decay_norm_and_bias=True)
+    ).param_groups
     assert everything["weight_decay"] == 5e-4 and len(everything["params"]) == len(trainable)
 
 
@@ -294,7 +296,7 @@ def test_bad_milestones_are_rejected(milestones):
 
 def test_cosine_with_warmup():
     lrs = lrs_over("cosine", total=100, warmup=10)
-    assert lrs[0] == pytest.approx(0.1 * train.loop.WARMUP_START_FACTOR)
+    assert lrs[0] == pytest.approx(0.1 * train.optim.WARMUP_START_FACTOR)
     assert np.all(np.diff(lrs[:11]) > 0)  # linear ramp up
     assert lrs[10] == pytest.approx(0.1)
     assert np.all(np.diff(lrs[10:]) < 0)  # then cosine down towards 0
@@ -373,7 +375,7 @@ def test_model_must_return_logits():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"epochs": 0}, "epochs must be a positive int"),
+        ({"epochs": 0}, "epochs must be an int >= 1"),
         ({"optimizer": "adam"}, "optimizer must be one of"),
         ({"lr": -1.0}, "lr must be a positive number"),
         ({"schedule": "linear"}, "schedule must be one of"),
@@ -518,7 +520,7 @@ def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path):
 
 
 def test_second_ctrl_c_interrupts_at_once():
-    from helpers.train.loop import _GracefulInterrupt
+    from helpers.train.interrupt import GracefulInterrupt as _GracefulInterrupt
 
     with _GracefulInterrupt() as interrupt:
         os.kill(os.getpid(), signal.SIGINT)
@@ -564,7 +566,7 @@ def test_checkpoint_from_other_arguments_or_model_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match=str(path)) as err:
         fit(make_model(), *loaders(), checkpoint_dir=tmp_path, **{**FIT, "lr": 0.1, "epochs": 4})
     message = str(err.value)
-    assert "param_groups[0].lr: checkpoint has 0.2, this call has 0.1" in message
+    assert "- lr: checkpoint has 0.2, this call has 0.1" in message
     assert "epochs: checkpoint has 3, this call has 4" not in message  # it ran with epochs=2
     assert "epochs: checkpoint has 2, this call has 4" in message
 

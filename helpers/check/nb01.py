@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 
@@ -147,3 +148,92 @@ def option_c_parameters(answer: int) -> str:
         "channels plus a BN; ResNet-110's first stage already has 16 channels at its input",
     )
     return f"{answer:,}: a 1x1 conv + BN on all 54 blocks; it grows with the depth"
+
+
+@exercise("The shortcut's factor over 54 blocks with lambda = 0.5")
+def scaled_shortcut(answer: float) -> str:
+    """The factor of the direct gradient path through 54 blocks of ``x_{l+1} = 0.5 x_l + F(x_l)``.
+
+    With ``x_{l+1} = λ x_l + F(x_l)`` the term without weight layers is ``λ^54 I``.
+    """
+    expected = 0.5**54
+    expect(
+        isinstance(answer, numbers.Real) and not isinstance(answer, bool),
+        f"answer with a number, got {type(answer).__name__} {answer!r}",
+    )
+    expect(answer != 1, "1 is the factor for the identity shortcut (λ = 1); here λ = 0.5")
+    expect_close(float(answer), expected, "your factor", rtol=1e-6, atol=0.0)
+    return (
+        f"0.5^54 ≈ {expected:.1e}: a scaled shortcut vanishes over depth, the identity (λ = 1) "
+        "passes the gradient unchanged (He et al. 2016b, section 3.1)"
+    )
+
+
+def _zero_init_gradients() -> tuple[int, int]:
+    from helpers.analysis import gradient_norms
+    from helpers.models import resnet56
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(8, 3, 16, 16, generator=generator)
+    labels = torch.randint(0, 10, (8,), generator=generator)
+    norms = gradient_norms(resnet56(zero_init_residual=True), images, labels)
+    convs = norms[norms["kind"] == "conv"]
+    return int((convs["grad_norm"] == 0).sum()), len(convs)
+
+
+@exercise("Convolutions without a gradient in a zero-initialised ResNet-56")
+def zero_init_zero_gradients(answer: int) -> str:
+    """How many conv weights of ``resnet56(zero_init_residual=True)`` get an exactly zero gradient."""
+    expected, total = _zero_init_gradients()
+    _expect_count(
+        answer,
+        expected,
+        "with BN's gamma = 0 after a block's second conv, that block's output ignores both of "
+        "its convolutions; which convolutions are not inside a block?",
+    )
+    return (
+        f"{answer} of {total}: both convolutions of all 27 blocks; only the stem's conv (and fc) "
+        "get a gradient at the first step, through the identity shortcuts"
+    )
+
+
+@exercise("Gradient norms of a trained network")
+def trained_gradient_norms(
+    norms: object, *, model: nn.Module, images: torch.Tensor, labels: torch.Tensor
+) -> str:
+    """The learner's ``analysis.gradient_norms(model, images, labels)`` for a trained net."""
+    import pandas as pd
+
+    from helpers.analysis import gradient_norms
+
+    expect(
+        isinstance(norms, pd.DataFrame) and "grad_norm" in norms.columns,
+        f"pass the DataFrame from analysis.gradient_norms, got {type(norms).__name__}",
+    )
+    expected = gradient_norms(model, images, labels)
+    expect(
+        len(norms) == len(expected),
+        f"your table has {len(norms)} layers, the trained net has {len(expected)}: "
+        "same net? (trained['plain56'] or trained['resnet56'])",
+    )
+    diff = expect_close(
+        torch.tensor(norms["grad_norm"].to_numpy()),
+        torch.tensor(expected["grad_norm"].to_numpy()),
+        "your gradient norms",
+        rtol=1e-3,
+        atol=1e-6,
+    )
+    spread = expected["grad_norm"].max() / expected["grad_norm"][expected["grad_norm"] > 0].min()
+    return f"same norms (max diff {diff:.2g}); largest / smallest across depth: {spread:.3g}"
+
+
+@exercise("Warm-up iterations")
+def warmup_iterations(answer: int) -> str:
+    """Iterations of ``warmup_epochs=1`` on 45,000 training images at batch size 128."""
+    expected = math.ceil(45_000 / 128)
+    _expect_count(
+        answer,
+        expected,
+        "one epoch is one pass over 45,000 images in batches of 128; the last batch is smaller",
+    )
+    return f"{answer} iterations, close to the ~400 of He et al.'s ResNet-110 warm-up"

@@ -48,3 +48,53 @@ def separable_weights(answer: int) -> str:
     expected = sum(p.numel() for p in SeparableConv2d(256, 256).parameters())
     expect_close(answer, expected, "your count", rtol=0.0, atol=0.0)
     return f"{answer:,} = 256·3·3 (depthwise) + 256·256 (pointwise), vs 589,824 for a full 3x3"
+
+
+@exercise("Parameters of the seed paper's 1x1 head convolution")
+def head_conv_parameters(answer: int) -> str:
+    """The learner's count for a 512 -> 512 1x1 conv (no bias) followed by a BatchNorm."""
+    from torch import nn
+
+    head = nn.Sequential(nn.Conv2d(512, 512, 1, bias=False), nn.BatchNorm2d(512))
+    expected = sum(p.numel() for p in head.parameters())
+    expect_close(answer, expected, "your count", rtol=0.0, atol=0.0)
+    return f"{answer:,} = 512·512 conv weights + 2·512 BN parameters, about 1.2 % of ResNet34"
+
+
+@exercise("Learning rate after 3/4 of a cosine schedule")
+def cosine_lr(answer: float) -> str:
+    """The lr after 75 % of training for a cosine schedule from 0.2 to 0 (no warm-up)."""
+    from torch.optim.lr_scheduler import CosineAnnealingLR
+
+    total = 1000
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
+    schedule = CosineAnnealingLR(optimizer, T_max=total)
+    for _ in range(total * 3 // 4):
+        optimizer.step()
+        schedule.step()
+    expected = optimizer.param_groups[0]["lr"]
+    expect_close(answer, expected, "your learning rate", rtol=1e-3, atol=1e-6)
+    return f"{answer:.4f} = 0.2 · (1 + cos(0.75 π)) / 2, as torch's CosineAnnealingLR"
+
+
+@exercise("A ResNet18 width that matches ResNet34 at width 0.5")
+def matching_width(width: float) -> str:
+    """A ``width`` for ``resnet18(stem="cifar")`` within 5 % of the multiply-adds of
+    ``resnet34(stem="cifar", width=0.5)`` at 32x32."""
+    from helpers.analysis import count_flops
+    from helpers.models import resnet18, resnet34
+
+    expect(
+        isinstance(width, float | int) and not isinstance(width, bool) and 0 < width <= 4,
+        f"answer with a width multiplier such as 0.7, got {width!r}",
+    )
+    with torch.device("meta"):
+        target = count_flops(resnet34(stem="cifar", width=0.5), (1, 3, 32, 32))
+        got = count_flops(resnet18(stem="cifar", width=float(width)), (1, 3, 32, 32))
+    ratio = got / target
+    expect(
+        abs(ratio - 1) <= 0.05,
+        f"resnet18 at width {width} costs {got / 1e6:.0f} M multiply-adds, "
+        f"{ratio:.2f}x ResNet34's {target / 1e6:.0f} M (compute grows with width squared)",
+    )
+    return f"width {width}: {got / 1e6:.0f} M vs {target / 1e6:.0f} M multiply-adds ({ratio:.3f}x)"

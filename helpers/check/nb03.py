@@ -44,3 +44,33 @@ def bottleneck_macs(fn: Callable[..., int]) -> str:
                 f"{got!r}, torch.utils.flop_counter counts {expected:,}",
             )
     return "matches torch.utils.flop_counter for v1 and v1.5, with and without stride"
+
+
+@exercise("Wide ResNet-50-2 against ResNet50")
+def wide_resnet_ratios(params_ratio: float, macs_ratio: float) -> str:
+    """The learner's measured ratios wide_resnet50_2 / resnet50: parameters and multiply-adds."""
+    import torchvision
+
+    from helpers.analysis import count_flops, count_parameters
+
+    with torch.device("meta"):
+        wide, base = torchvision.models.wide_resnet50_2(), torchvision.models.resnet50()
+    expected_params = count_parameters(wide)["total"] / count_parameters(base)["total"]
+    expected_macs = count_flops(wide) / count_flops(base)
+    expect_close(params_ratio, expected_params, "your parameter ratio", rtol=0.01, atol=0.0)
+    expect_close(macs_ratio, expected_macs, "your multiply-add ratio", rtol=0.01, atol=0.0)
+    return (
+        f"{expected_params:.2f}x the parameters, {expected_macs:.2f}x the multiply-adds: "
+        "less than 4x, because only the 3x3 convs and the 1x1s around them widen"
+    )
+
+
+@exercise("Parameters of a bottleneck ResNet-26")
+def resnet26_parameters(answer: int) -> str:
+    """The learner's count for ``models.ResNet(models.Bottleneck, [2, 2, 2, 2])``."""
+    from helpers.models import Bottleneck, ResNet
+
+    with torch.device("meta"):
+        expected = sum(p.numel() for p in ResNet(Bottleneck, [2, 2, 2, 2]).parameters())
+    expect_close(answer, expected, "your count", rtol=0.0, atol=0.0)
+    return f"{answer:,} parameters (ResNet34 has 21,797,672 and ResNet50 25,557,032)"

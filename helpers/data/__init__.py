@@ -6,7 +6,8 @@
 Real datasets (CIFAR-10/100, GTSRB) come through ``torchvision.datasets``; your own images
 through :func:`load_image_folder`; ``digits`` (scikit-learn) and ``shapes`` (drawn here, with
 object boxes) work offline. Small images are held as :class:`ImageTensorSet` uint8 tensors and
-fed by :class:`DeviceLoader`, which augments whole batches on the training device.
+fed by :class:`DeviceLoader`, which augments whole batches on the training device
+(:mod:`helpers.data.transforms`: the default crop and flip, Cutout, your own).
 """
 
 from .core import (
@@ -29,8 +30,10 @@ from .real import (
     load_cifar100,
     load_gtsrb,
 )
+from .resize import resize_splits
 from .shapes import SHAPE_CLASSES, make_shapes
 from .sources import available, course_data, load
+from .transforms import BatchTransform, Cutout, RandomCropFlip
 
 __all__ = [
     "CIFAR10_MEAN",
@@ -41,12 +44,15 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "SHAPE_CLASSES",
+    "BatchTransform",
+    "Cutout",
     "DataSplits",
     "DatasetCorruptError",
     "DatasetUnavailableError",
     "DeviceLoader",
     "FolderSubset",
     "ImageTensorSet",
+    "RandomCropFlip",
     "available",
     "channel_stats",
     "course_data",
@@ -60,4 +66,5 @@ __all__ = [
     "load_shapes",
     "make_loaders",
     "make_shapes",
+    "resize_splits",
 ]

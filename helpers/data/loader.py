@@ -2,8 +2,9 @@
 
 The usual pipeline decodes and augments one PIL image at a time in worker processes. For
 32x32 images that per-image Python work, not the model, is the bottleneck. ``DeviceLoader``
-instead holds the split as one uint8 tensor on the device and does shuffling, the padded
-random crop, the horizontal flip and normalisation on whole batches with tensor indexing.
+instead holds the split as one uint8 tensor on the device and does shuffling, normalisation
+and the augmentation (by default He et al.'s padded random crop and horizontal flip; any
+:mod:`helpers.data.transforms` batch transform with ``transform=``) on whole batches.
 
 Randomness is drawn on the CPU from a generator seeded by ``(seed, epoch)``, so an epoch's
 batches are the same on any device and a resumed run replays exactly the same batches.
@@ -13,15 +14,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import device as default_device
+from ..validate import check_int
 from .core import DataSplits, ImageTensorSet, check_image_tensors, one_cpu_thread
 from .folder import FolderSubset, image_transforms
+from .transforms import BatchTransform, RandomCropFlip, as_transform_list
 
 _CHUNK_ELEMENTS = 2**22  # values prepared at once: 16 MB of float32, ~1400 CIFAR images
 
@@ -32,19 +35,17 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class DeviceLoader:
     """Iterate over a uint8 image tensor in normalised, optionally augmented, batches on a device.
 
     images: (N, C, H, W) uint8; labels: (N,) int64. Yields ``(x, y)`` with x (B, C, H, W)
     float32 normalised by ``mean``/``std`` (per channel, in [0, 1] units) and y (B,) int64,
     both on ``device``. ``augment=True`` applies a random crop from the image zero-padded by
-    ``pad`` pixels and (if ``flip``) a random horizontal flip, per image, as in He et al. 2016.
+    ``pad`` pixels and (if ``flip``) a random horizontal flip, per image, as in He et al. 2016
+    (:class:`helpers.data.transforms.RandomCropFlip`). ``transform=`` replaces that with
+    your own batch transform(s) on the device, in order, with their random numbers drawn
+    like the crop's, e.g. ``transform=[RandomCropFlip(4), Cutout(8)]`` (the list is kept as
+    ``loader.transforms``; see :mod:`helpers.data.transforms`).
 
     Distributed: with ``num_replicas=W`` every rank draws the same global batch of
     ``batch_size * W`` images (same shuffle, same augmentation) and yields its own slice,
@@ -71,17 +72,18 @@ class DeviceLoader:
         augment: bool = False,
         pad: int = 4,
         flip: bool = True,
+        transform: BatchTransform | Sequence[BatchTransform] | Callable | None = None,
         drop_last: bool = False,
         seed: int = 0,
         num_replicas: int = 1,
         rank: int = 0,
     ) -> None:
         check_image_tensors(images, labels)
-        self.batch_size = _check_int(batch_size, "batch_size", 1)
-        self.pad = _check_int(pad, "pad", 0)
-        self.seed = _check_int(seed, "seed", 0)
-        self.num_replicas = _check_int(num_replicas, "num_replicas", 1)
-        self.rank = _check_int(rank, "rank", 0)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.pad = check_int("pad", pad, 0)
+        self.seed = check_int("seed", seed, 0)
+        self.num_replicas = check_int("num_replicas", num_replicas, 1)
+        self.rank = check_int("rank", rank, 0)
         if self.rank >= self.num_replicas:
             raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got rank={rank}")
         channels = images.shape[1]
@@ -105,6 +107,14 @@ class DeviceLoader:
         self._scale = 1.0 / (255.0 * std_t)
         self._shift = -mean_t / std_t
         self.shuffle, self.augment, self.flip, self.drop_last = shuffle, augment, flip, drop_last
+        if augment and transform is not None:
+            raise ValueError(
+                "augment=True (the default crop and flip) and transform= both given: pass "
+                "one (e.g. transform=[RandomCropFlip(pad), Cutout(8)])"
+            )
+        if augment:
+            transform = RandomCropFlip(self.pad, flip)
+        self.transforms = [] if transform is None else as_transform_list(transform)
         self.epoch = 0
 
     @classmethod
@@ -119,7 +129,7 @@ class DeviceLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration's order and augmentation those of ``epoch`` (from 0)."""
-        self.epoch = _check_int(epoch, "epoch", 0)
+        self.epoch = check_int("epoch", epoch, 0)
 
     @property
     def global_batch_size(self) -> int:
@@ -137,29 +147,9 @@ class DeviceLoader:
             return self.num_images // self.global_batch_size
         return math.ceil(self.num_images / self.global_batch_size)
 
-    def _crop_and_flip(
-        self,
-        batch: torch.Tensor,
-        offset_y: torch.Tensor,
-        offset_x: torch.Tensor,
-        flipped: torch.Tensor,
-    ) -> torch.Tensor:
-        """Per-image random crop (from the zero-padded image) and flip, as one gather.
-
-        batch: (B, C, H, W) uint8; offsets (B,) in [0, 2*pad]; flipped (B,) bool.
-        """
-        b, c, h, w = batch.shape
-        p = self.pad
-        if b == 0:  # a rank's empty slice of a short last batch
-            return batch
-        padded = torch.nn.functional.pad(batch, (p, p, p, p))  # zeros, like RandomCrop(padding=p)
-        rows = offset_y[:, None] + torch.arange(h, device=batch.device)  # (B, H)
-        cols = torch.arange(w, device=batch.device)
-        # A flipped image reads its columns right to left: flip folded into the same gather.
-        cols = torch.where(flipped[:, None], w - 1 - cols, cols) + offset_x[:, None]  # (B, W)
-        index = rows[:, :, None] * (w + 2 * p) + cols[:, None, :]  # (B, H, W) into padded H*W
-        index = index[:, None].expand(b, c, h, w).reshape(b, c, -1)
-        return padded.reshape(b, c, -1).gather(2, index).view(b, c, h, w)
+    def _normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(pixel / 255 - mean) / std as one multiply-add: uint8 (B, C, H, W) -> float32."""
+        return pixels.float().mul_(self._scale).add_(self._shift)
 
     def _rank_slice(self, step: int) -> tuple[int, int]:
         """Positions [lo, hi) in the epoch's order of this rank's part of global batch ``step``.
@@ -178,12 +168,8 @@ class DeviceLoader:
         self.epoch += 1  # the next iteration without set_epoch is the next epoch
         n = self.num_images
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
-        if self.augment:  # drawn per position in this epoch's order, for the global batch
-            offset_y = torch.randint(0, 2 * self.pad + 1, (n,), generator=g)
-            offset_x = torch.randint(0, 2 * self.pad + 1, (n,), generator=g)
-            flipped = torch.rand(n, generator=g) < 0.5
-            if not self.flip:
-                flipped.zero_()
+        # Drawn per position in this epoch's order, for the global batch (all ranks alike).
+        params = [t.sample(n, g) for t in self.transforms]
 
         # Several batches are prepared with one set of tensor operations and handed out as
         # views: fewer, larger operations keep a busy CPU (or a GPU's launch queue) efficient.
@@ -197,22 +183,19 @@ class DeviceLoader:
             with one_cpu_thread(self.device):
                 idx = order[positions].to(self.device)
                 x = self.images[idx]
-                if self.augment:
-                    x = self._crop_and_flip(
-                        x, *(t[positions].to(self.device) for t in (offset_y, offset_x, flipped))
-                    )
-                x = x.float().mul_(self._scale).add_(self._shift)
+                normalised = False
+                for transform, drawn in zip(self.transforms, params, strict=True):
+                    if not getattr(transform, "on_pixels", False) and not normalised:
+                        x, normalised = self._normalise(x), True
+                    x = transform(x, *(t[positions].to(self.device) for t in drawn))
+                x = x if normalised else self._normalise(x)
                 y = self.labels[idx]
             sizes = [hi - lo for lo, hi in slices]
             yield from zip(x.split(sizes), y.split(sizes), strict=True)
 
     def __repr__(self) -> str:
         c, h, w = self.images.shape[1:]
-        aug = (
-            f"pad-{self.pad} crop + {'flip' if self.flip else 'no flip'}"
-            if self.augment
-            else "none"
-        )
+        aug = ", ".join(map(repr, self.transforms)) or "none"
         dist = f", rank {self.rank}/{self.num_replicas}" if self.num_replicas > 1 else ""
         return (
             f"DeviceLoader({self.num_images} images {c}x{h}x{w} on {self.device}, batch "
@@ -229,6 +212,7 @@ def make_loaders(
     eval_batch_size: int | None = None,
     seed: int = 0,
     pad: int | None = None,
+    transform: BatchTransform | Sequence[BatchTransform] | Callable | None = None,
     drop_last: bool = False,
     num_replicas: int = 1,
     rank: int = 0,
@@ -242,7 +226,9 @@ def make_loaders(
     pad + crop + flip augmentation, flip only where ``splits.flip``); other Datasets get a
     ``torch.utils.data.DataLoader`` whose augmentation lives in the dataset's transform
     (``augment=False`` switches the training split to the evaluation transform).
-    ``pad`` defaults to image_size // 8 (4 pixels at 32x32). Evaluation loaders never shuffle.
+    ``pad`` defaults to image_size // 8 (4 pixels at 32x32). ``transform`` replaces the
+    training loader's crop and flip (DeviceLoader only; with ``augment`` True or False).
+    Evaluation loaders never shuffle.
     """
 
     device = torch.device(device) if device is not None else default_device()
@@ -255,6 +241,7 @@ def make_loaders(
         if split is None:
             return None
         if isinstance(split, ImageTensorSet):
+            custom = train and transform is not None
             return DeviceLoader.from_set(
                 split,
                 batch_size=batch_size if train else eval_batch_size,
@@ -262,13 +249,19 @@ def make_loaders(
                 std=splits.std,
                 device=device,
                 shuffle=train,
-                augment=train and augment,
+                augment=train and augment and not custom,
                 pad=pad,
                 flip=splits.flip,
+                transform=transform if custom else None,
                 drop_last=drop_last and train,
                 seed=seed,
                 num_replicas=num_replicas,
                 rank=rank,
+            )
+        if train and transform is not None:
+            raise ValueError(
+                "transform= is for DeviceLoader splits (ImageTensorSet); images read from files "
+                "are augmented by their dataset's torchvision transform"
             )
         if train and not augment and isinstance(split, FolderSubset):
             split = split.with_transform(

@@ -172,47 +172,42 @@ def _cifar_splits(
     )
 
 
-def _check_cifar_size(image_size: int) -> None:
-    if image_size != 32:
-        raise ValueError(
-            f"CIFAR images are 32x32 and are used at that size here, got image_size={image_size!r}"
-        )
+def _cifar_loader(cls: type, label: str, mean: tuple[float, ...], std: tuple[float, ...], doc: str):
+    """The public loader of one CIFAR set (CIFAR-10 and CIFAR-100 differ only in these)."""
+
+    def load(
+        *,
+        root: str | os.PathLike | None = None,
+        download: bool = True,
+        val_size: int | float = 5000,
+        train_size: int | None = None,
+        test_size: int | None = None,
+        seed: int = 0,
+        image_size: int = 32,
+    ) -> DataSplits:
+        if image_size != 32:
+            raise ValueError(
+                f"CIFAR images are 32x32 and are used at that size here, got "
+                f"image_size={image_size!r}"
+            )
+        return _cifar_splits(
+            cls, label, mean, std, root=root, download=download, val_size=val_size,
+            train_size=train_size, test_size=test_size, seed=seed,
+        )  # fmt: skip
+
+    load.__name__ = load.__qualname__ = f"load_{label.lower().replace('-', '')}"
+    load.__doc__ = doc
+    return load
 
 
-def load_cifar10(
-    *,
-    root: str | os.PathLike | None = None,
-    download: bool = True,
-    val_size: int | float = 5000,
-    train_size: int | None = None,
-    test_size: int | None = None,
-    seed: int = 0,
-    image_size: int = 32,
-) -> DataSplits:
-    """CIFAR-10: 45k/5k train/val held out of the official training set, 10k official test."""
-    _check_cifar_size(image_size)
-    return _cifar_splits(
-        torchvision.datasets.CIFAR10, "CIFAR-10", CIFAR10_MEAN, CIFAR10_STD, root=root,
-        download=download, val_size=val_size, train_size=train_size, test_size=test_size, seed=seed,
-    )  # fmt: skip
-
-
-def load_cifar100(
-    *,
-    root: str | os.PathLike | None = None,
-    download: bool = True,
-    val_size: int | float = 5000,
-    train_size: int | None = None,
-    test_size: int | None = None,
-    seed: int = 0,
-    image_size: int = 32,
-) -> DataSplits:
-    """CIFAR-100 (100 fine classes): 45k/5k train/val, 10k official test."""
-    _check_cifar_size(image_size)
-    return _cifar_splits(
-        torchvision.datasets.CIFAR100, "CIFAR-100", CIFAR100_MEAN, CIFAR100_STD, root=root,
-        download=download, val_size=val_size, train_size=train_size, test_size=test_size, seed=seed,
-    )  # fmt: skip
+load_cifar10 = _cifar_loader(
+    torchvision.datasets.CIFAR10, "CIFAR-10", CIFAR10_MEAN, CIFAR10_STD,
+    "CIFAR-10: 45k/5k train/val held out of the official training set, 10k official test.",
+)  # fmt: skip
+load_cifar100 = _cifar_loader(
+    torchvision.datasets.CIFAR100, "CIFAR-100", CIFAR100_MEAN, CIFAR100_STD,
+    "CIFAR-100 (100 fine classes): 45k/5k train/val, 10k official test.",
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- GTSRB

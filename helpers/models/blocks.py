@@ -1,32 +1,29 @@
-"""Building blocks of the ResNets: activations, convolutions, shortcuts and the two blocks.
+"""Residual blocks, and the activations and convolutions they are made of.
 
-Everything a block needs lives here, so that a later variant (an attention module, an
-average-pool shortcut) is a small addition to this file and an option of :class:`ResNet`.
+The block protocol (what :class:`helpers.models.ResNet` needs of ``block=``; timm's ``resnet.py``
+follows the same pattern):
+
+- a class attribute ``expansion`` (int): the block outputs ``planes * expansion`` channels;
+- ``block(in_planes, planes, stride, *, shortcut, act, attn_layer, **block_args)`` builds one
+  block, where ``shortcut`` is the stage's shortcut factory (:class:`~.shortcuts.Shortcut`, called
+  as ``shortcut(in_channels, out_channels, stride)``) or ``None`` for a plain block, ``act`` a
+  zero-argument activation factory, ``attn_layer`` ``None`` or a factory ``channels -> module``
+  (SE, CBAM; keep it as the attribute ``se`` so that timm's keys match), and ``block_args`` the
+  network's ``block_args`` plus the options ``separable``, ``stride_in_1x1``, ``groups`` and
+  ``base_width`` where they are set;
+- ``forward``: (N, in_planes, H, W) -> (N, planes * expansion, H / stride, W / stride);
+- optionally ``zero_init_last()``, which zeroes the last BN weight of the residual branch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = [
-    "ACTIVATIONS",
-    "SHORTCUTS",
-    "ActLayer",
-    "BasicBlock",
-    "Bottleneck",
-    "SeparableConv2d",
-    "ZeroPadShortcut",
-    "check_shortcut",
-    "conv1x1",
-    "conv3x3",
-    "get_act_layer",
-    "make_shortcut",
-]
+from .attention import AttnLayer, build_attention
+from .shortcuts import ShortcutSpec, make_shortcut
 
 ActLayer = Callable[[], nn.Module]
 
@@ -44,8 +41,6 @@ ACTIVATIONS: dict[str, ActLayer] = {
     "prelu": nn.PReLU,  # one learnable slope per layer
     "tanh": nn.Tanh,
 }
-
-SHORTCUTS = ("A", "B", "C", None)
 
 
 def get_act_layer(act: str | ActLayer) -> ActLayer:
@@ -81,15 +76,6 @@ def get_act_layer(act: str | ActLayer) -> ActLayer:
     return act
 
 
-def check_shortcut(shortcut: Any) -> str | None:
-    if shortcut not in SHORTCUTS:
-        raise ValueError(
-            f"shortcut must be 'A' (zero-padded identity), 'B' (projection where the shape "
-            f"changes), 'C' (projection everywhere) or None (plain net), got {shortcut!r}"
-        )
-    return shortcut
-
-
 class SeparableConv2d(nn.Sequential):
     """Depthwise 3x3 convolution (one filter per channel) followed by a pointwise 1x1 one.
 
@@ -105,11 +91,19 @@ class SeparableConv2d(nn.Sequential):
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=False)
 
 
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1, separable: bool = False):
+def conv3x3(
+    in_channels: int,
+    out_channels: int,
+    stride: int = 1,
+    separable: bool = False,
+    groups: int = 1,
+) -> nn.Module:
     """3x3 convolution with padding 1 and no bias (the following BN has one)."""
     if separable:
+        if groups != 1:
+            raise ValueError("separable=True already groups per channel; it needs groups=1")
         return SeparableConv2d(in_channels, out_channels, stride)
-    return nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
+    return nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, groups=groups, bias=False)
 
 
 def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -117,62 +111,13 @@ def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
 
 
-class ZeroPadShortcut(nn.Module):
-    """Shortcut option A (He et al. 2016): identity, subsampled by ``stride``, with zero channels.
-
-    Has no parameters. x: (N, C_in, H, W) -> (N, C_out, ceil(H / stride), ceil(W / stride)),
-    the first C_in channels being x itself and the rest zeros.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        super().__init__()
-        if out_channels < in_channels:
-            raise ValueError(
-                f"option A can only add channels: in_channels={in_channels} > "
-                f"out_channels={out_channels}; use shortcut 'B' or 'C'"
-            )
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.stride = stride
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.stride > 1:
-            # Taking every stride-th pixel matches the output size of a 3x3/stride conv, pad 1.
-            x = x[:, :, :: self.stride, :: self.stride]
-        extra = self.out_channels - self.in_channels
-        if extra:
-            x = F.pad(x, (0, 0, 0, 0, 0, extra))  # pads (W, H, C) from the last dim backwards
-        return x
-
-    def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
-
-
-def make_shortcut(
-    kind: str | None, in_channels: int, out_channels: int, stride: int = 1
-) -> nn.Module | None:
-    """The shortcut branch of a block, or ``None`` where it is the plain identity.
-
-    Option "B" and "C" projections are ``Sequential(conv1x1, BN)``, named ``downsample.0`` /
-    ``downsample.1`` as in torchvision. Returns ``None`` for ``kind=None`` too (the caller
-    knows whether the block is residual at all).
-    """
-    check_shortcut(kind)
-    same_shape = stride == 1 and in_channels == out_channels
-    if kind is None or (same_shape and kind in ("A", "B")):
-        return None
-    if kind == "A":
-        return ZeroPadShortcut(in_channels, out_channels, stride)
-    # Later: avg_down (ResNet-D) puts an AvgPool2d(2) here and makes the 1x1 conv stride 1.
-    return nn.Sequential(conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
-
-
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers plus a shortcut: ``act(bn2(conv2(act(bn1(conv1(x))))) + s(x))``.
 
     x: (N, in_planes, H, W) -> (N, planes, H / stride, W / stride).
-    ``shortcut=None`` gives the plain block (no addition). ``attn_layer(channels)``, if given,
-    builds a module applied to the residual branch before the addition (SE, CBAM).
+    ``shortcut`` is a name ("A", "B", "C"), a shortcut factory, or ``None`` for the plain block
+    (no addition). ``attn_layer(channels)``, if given, builds the module ``se`` applied to the
+    residual branch before the addition (SE, CBAM).
     """
 
     expansion: int = 1
@@ -183,21 +128,21 @@ class BasicBlock(nn.Module):
         planes: int,
         stride: int = 1,
         *,
-        shortcut: str | None = "B",
+        shortcut: ShortcutSpec = "B",
         act: str | ActLayer = "relu",
         separable: bool = False,
-        attn_layer: Callable[[int], nn.Module] | None = None,
+        attn_layer: AttnLayer | None = None,
     ) -> None:
         super().__init__()
         act_layer = get_act_layer(act)
-        self.residual = check_shortcut(shortcut) is not None
+        self.residual = shortcut is not None
         out_planes = planes * self.expansion
         self.conv1 = conv3x3(in_planes, planes, stride, separable)
         self.bn1 = nn.BatchNorm2d(planes)
         self.act1 = act_layer()
         self.conv2 = conv3x3(planes, out_planes, 1, separable)
         self.bn2 = nn.BatchNorm2d(out_planes)
-        self.attn = attn_layer(out_planes) if attn_layer is not None else None
+        self.se = build_attention(attn_layer, out_planes)
         self.downsample = make_shortcut(shortcut, in_planes, out_planes, stride)
         self.act2 = act_layer()
 
@@ -208,8 +153,8 @@ class BasicBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        if self.attn is not None:
-            out = self.attn(out)
+        if self.se is not None:
+            out = self.se(out)
         if self.residual:
             out = out + (x if self.downsample is None else self.downsample(x))
         return self.act2(out)
@@ -221,6 +166,10 @@ class Bottleneck(nn.Module):
     x: (N, in_planes, H, W) -> (N, 4 * planes, H / stride, W / stride).
     The stride sits on the 3x3 conv (ResNet v1.5, torchvision); ``stride_in_1x1=True`` puts
     it on the first 1x1 conv as in the original paper (v1), which skips 3/4 of the input.
+    ``groups`` and ``base_width`` make the 3x3 conv grouped and ``int(planes * base_width / 64)
+    * groups`` wide, as torchvision's ``groups`` / ``width_per_group``: ResNeXt-50 32x4d is
+    ``groups=32, base_width=4``, Wide ResNet-50-2 ``base_width=128``. ``shortcut`` and
+    ``attn_layer`` as in :class:`BasicBlock`.
     """
 
     expansion: int = 4
@@ -231,26 +180,29 @@ class Bottleneck(nn.Module):
         planes: int,
         stride: int = 1,
         *,
-        shortcut: str | None = "B",
+        shortcut: ShortcutSpec = "B",
         act: str | ActLayer = "relu",
         separable: bool = False,
         stride_in_1x1: bool = False,
-        attn_layer: Callable[[int], nn.Module] | None = None,
+        groups: int = 1,
+        base_width: int = 64,
+        attn_layer: AttnLayer | None = None,
     ) -> None:
         super().__init__()
         act_layer = get_act_layer(act)
-        self.residual = check_shortcut(shortcut) is not None
+        self.residual = shortcut is not None
+        width = int(planes * (base_width / 64.0)) * groups
         out_planes = planes * self.expansion
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self.conv1 = conv1x1(in_planes, planes, stride_1x1)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv1 = conv1x1(in_planes, width, stride_1x1)
+        self.bn1 = nn.BatchNorm2d(width)
         self.act1 = act_layer()
-        self.conv2 = conv3x3(planes, planes, stride_3x3, separable)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(width, width, stride_3x3, separable, groups)
+        self.bn2 = nn.BatchNorm2d(width)
         self.act2 = act_layer()
-        self.conv3 = conv1x1(planes, out_planes)
+        self.conv3 = conv1x1(width, out_planes)
         self.bn3 = nn.BatchNorm2d(out_planes)
-        self.attn = attn_layer(out_planes) if attn_layer is not None else None
+        self.se = build_attention(attn_layer, out_planes)
         self.downsample = make_shortcut(shortcut, in_planes, out_planes, stride)
         self.act3 = act_layer()
 
@@ -262,8 +214,8 @@ class Bottleneck(nn.Module):
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.act2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        if self.attn is not None:
-            out = self.attn(out)
+        if self.se is not None:
+            out = self.se(out)
         if self.residual:
             out = out + (x if self.downsample is None else self.downsample(x))
         return self.act3(out)

@@ -1,77 +1,72 @@
-"""The general :class:`ResNet` class, and one builder function per named model.
-
-The builders are registered by name for :func:`create` and :func:`list_models`.
-"""
+"""The general :class:`ResNet` class: a stem, stages of blocks, global pooling and a head ``fc``."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .blocks import ActLayer, BasicBlock, Bottleneck, check_shortcut, get_act_layer
+from helpers.validate import check_int
 
-__all__ = [
-    "STEMS",
-    "ResNet",
-    "create",
-    "list_models",
-    "plain18",
-    "plain20",
-    "plain32",
-    "plain34",
-    "plain44",
-    "plain56",
-    "plain110",
-    "resnet18",
-    "resnet20",
-    "resnet32",
-    "resnet34",
-    "resnet44",
-    "resnet50",
-    "resnet56",
-    "resnet101",
-    "resnet110",
-    "resnet152",
-]
-
-# Later issues add "deep" (ResNet-C/D three-conv stem) here and in ResNet._make_stem.
-STEMS = ("imagenet", "cifar")
+from .attention import AttnLayer, get_attention_layer
+from .blocks import ActLayer, get_act_layer
+from .heads import check_dropout, make_head
+from .shortcuts import Shortcut, check_shortcut
+from .stems import check_stem, make_stem
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+def _per_stage(name: str, value: Any, num_stages: int, check: Callable[[str, Any], Any]) -> tuple:
+    """One checked value per stage: ``value`` repeated, or a tuple/list of ``num_stages`` values."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != num_stages:
+            raise ValueError(
+                f"{name} takes one value or one per stage: this net has {num_stages} stages, "
+                f"got {len(value)} values {tuple(value)!r}"
+            )
+        return tuple(check(f"{name}[{i}]", v) for i, v in enumerate(value))
+    checked = check(name, value)
+    return (checked,) * num_stages
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
     return value
 
 
-def _check_options(
-    block: Any,
-    layers: Sequence[int],
-    widths: Sequence[int],
-    *,
-    num_classes: Any,
-    in_chans: Any,
-    stem: Any,
-    stem_width: Any,
-    width: Any,
-    shortcut: Any,
-    dropout: Any,
-    stride_in_1x1: bool,
-    zero_init_residual: bool,
-) -> tuple[list[int], list[int]]:
-    """Raise a clear error for any invalid ResNet option; return layers and widths as lists."""
-    if block not in (BasicBlock, Bottleneck):
-        raise TypeError(f"block must be BasicBlock or Bottleneck, got {block!r}")
-    _check_int("num_classes", num_classes, 1)
-    _check_int("in_chans", in_chans, 1)
+def _check_block(block: Any) -> None:
+    is_module_class = isinstance(block, type) and issubclass(block, nn.Module)
+    expansion = getattr(block, "expansion", None)
+    if not is_module_class or not isinstance(expansion, int) or isinstance(expansion, bool):
+        raise TypeError(
+            f"block must be an nn.Module class with an int attribute `expansion` that follows "
+            f"the block protocol of helpers.models.blocks (like BasicBlock or Bottleneck), "
+            f"got {block!r}"
+        )
+
+
+def _check_block_accepts(block: type, options: dict[str, Any]) -> None:
+    """Raise a ValueError naming the first option ``block``'s constructor does not take."""
+    params = inspect.signature(block).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    for option in options:
+        if option not in params:
+            raise ValueError(
+                f"{block.__name__} has no option {option!r}; it applies to blocks that take it "
+                f"(stride_in_1x1, groups, base_width: Bottleneck)"
+            )
+
+
+def _check_layout(layers: Sequence[int], widths: Sequence[int]) -> tuple[list[int], list[int]]:
     layers = list(layers)
     if not layers:
         raise ValueError("layers must list the number of blocks of at least one stage")
     for i, n in enumerate(layers):
-        _check_int(f"layers[{i}]", n, 1)
+        check_int(f"layers[{i}]", n, 1)
     widths = list(widths)
     if len(widths) != len(layers):
         raise ValueError(
@@ -79,40 +74,30 @@ def _check_options(
             f"but {len(widths)} widths ({widths})"
         )
     for i, w in enumerate(widths):
-        _check_int(f"widths[{i}]", w, 1)
-    if stem_width is not None:
-        _check_int("stem_width", stem_width, 1)
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"width (multiplier) must be a number > 0, got {width!r}")
-    if stem not in STEMS:
-        raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
-    check_shortcut(shortcut)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
-    if stride_in_1x1 and block is not Bottleneck:
-        raise ValueError("stride_in_1x1 applies to Bottleneck blocks only (it has no 1x1)")
-    if zero_init_residual and shortcut is None:
-        raise ValueError(
-            "zero_init_residual=True needs residual connections: with shortcut=None the "
-            "zeroed BN would block the signal"
-        )
+        check_int(f"widths[{i}]", w, 1)
     return layers, widths
 
 
-class ResNet(nn.Module):
-    """A ResNet: stem, stages ``layer1..layerN`` of blocks, global average pool, dropout, fc.
+def _check_width(width: Any) -> float:
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width (multiplier) must be a number > 0, got {width!r}")
+    return width
 
-    ``block`` is :class:`BasicBlock` or :class:`Bottleneck`; ``layers`` the number of blocks
-    per stage; ``widths`` the planes per stage (scaled by ``width``). The first stage keeps the
-    resolution, every later one halves it. See the module docstring for the options.
+
+class ResNet(nn.Module):
+    """A ResNet: stem, stages ``layer1..layerN`` of blocks, global average pool, head ``fc``.
+
+    ``block`` is any block class following the protocol of :mod:`helpers.models.blocks`
+    (:class:`BasicBlock`, :class:`Bottleneck` or your own); ``layers`` the number of blocks per
+    stage; ``widths`` the planes per stage (scaled by ``width``). The first stage keeps the
+    resolution, every later one halves it. ``avg_down`` and ``attention`` take one value or a
+    tuple with one value per stage. See the package docstring for every option.
     x: (N, in_chans, H, W) float with H, W >= ``total_stride`` -> logits (N, num_classes).
     """
 
     def __init__(
         self,
-        block: type[BasicBlock | Bottleneck],
+        block: type[nn.Module],
         layers: Sequence[int],
         *,
         num_classes: int = 1000,
@@ -122,17 +107,48 @@ class ResNet(nn.Module):
         stem_width: int | None = None,
         width: float = 1.0,
         shortcut: str | None = "B",
+        avg_down: bool | Sequence[bool] = False,
+        attention: Any = None,
         act: str | ActLayer = "relu",
         stride_in_1x1: bool = False,
         separable: bool = False,
+        groups: int = 1,
+        base_width: int = 64,
+        block_args: dict[str, Any] | None = None,
+        head_hidden: int | None = None,
         dropout: float = 0.0,
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
-        layers, widths = _check_options(
-            block, layers, widths, num_classes=num_classes, in_chans=in_chans, stem=stem,
-            stem_width=stem_width, width=width, shortcut=shortcut, dropout=dropout,
-            stride_in_1x1=stride_in_1x1, zero_init_residual=zero_init_residual,
+        _check_block(block)
+        layers, widths = _check_layout(layers, widths)
+        check_int("num_classes", num_classes, 1)
+        check_int("in_chans", in_chans, 1)
+        if stem_width is not None:
+            check_int("stem_width", stem_width, 1)
+        _check_width(width)
+        check_stem(stem)
+        check_shortcut(shortcut)
+        check_dropout(dropout)
+        if head_hidden is not None:
+            check_int("head_hidden", head_hidden, 1)
+        check_int("groups", groups, 1)
+        check_int("base_width", base_width, 1)
+        num_stages = len(layers)
+        avg_downs = _per_stage("avg_down", avg_down, num_stages, _check_bool)
+        attn_layers: tuple[AttnLayer | None, ...] = _per_stage(
+            "attention", attention, num_stages, lambda _, a: get_attention_layer(a)
+        )
+        if shortcut is None and any(avg_downs):
+            raise ValueError("avg_down changes projection shortcuts; a plain net has none")
+        if zero_init_residual and shortcut is None:
+            raise ValueError(
+                "zero_init_residual=True needs residual connections: with shortcut=None the "
+                "zeroed BN would block the signal"
+            )
+        extra_args = self._block_options(
+            block, block_args, separable=separable, stride_in_1x1=stride_in_1x1,
+            groups=groups, base_width=base_width,
         )  # fmt: skip
         act_layer = get_act_layer(act)
 
@@ -143,58 +159,59 @@ class ResNet(nn.Module):
         self.num_classes = num_classes
         self.stem_type = stem
         self.shortcut = shortcut
+        self.avg_down = avg_downs
+        self.attention = _per_stage("attention", attention, num_stages, lambda _, a: a)
+        self.head_hidden = head_hidden
 
         stem_channels = scaled(stem_width if stem_width is not None else widths[0])
-        stem_stride = self._make_stem(stem, in_chans, stem_channels, act_layer)
+        stem_modules, stem_stride = make_stem(stem, in_chans, stem_channels, act_layer)
+        for name, module in stem_modules.items():
+            self.add_module(name, module)
 
-        block_kwargs: dict[str, Any] = {
-            "shortcut": shortcut,
-            "act": act_layer,
-            "separable": separable,
-        }
-        if block is Bottleneck:
-            block_kwargs["stride_in_1x1"] = stride_in_1x1
         in_planes = stem_channels
-        self.stage_names: list[str] = []
+        stage_names = []
         for i, (num_blocks, planes) in enumerate(zip(layers, widths, strict=True)):
-            stride = 1 if i == 0 else 2
+            stage_shortcut = None if shortcut is None else Shortcut(shortcut, avg_downs[i])
             stage = []
             for j in range(num_blocks):
-                block_stride = stride if j == 0 else 1
-                stage.append(block(in_planes, scaled(planes), block_stride, **block_kwargs))
+                stride = 2 if i > 0 and j == 0 else 1
+                stage.append(
+                    block(
+                        in_planes,
+                        scaled(planes),
+                        stride,
+                        shortcut=stage_shortcut,
+                        act=act_layer,
+                        attn_layer=attn_layers[i],
+                        **extra_args,
+                    )
+                )
                 in_planes = scaled(planes) * block.expansion
-            name = f"layer{i + 1}"
-            self.add_module(name, nn.Sequential(*stage))
-            self.stage_names.append(name)
+            stage_names.append(f"layer{i + 1}")
+            self.add_module(stage_names[-1], nn.Sequential(*stage))
 
+        self.stage_names: tuple[str, ...] = tuple(stage_names)
         self.num_features = in_planes
-        self.total_stride = stem_stride * 2 ** (len(layers) - 1)
+        self.total_stride = stem_stride * 2 ** (num_stages - 1)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(self.num_features, num_classes)
+        self.fc = make_head(self.num_features, num_classes, head_hidden, dropout)
 
         self._init_weights(zero_init_residual)
 
-    def _make_stem(self, stem: str, in_chans: int, channels: int, act_layer: ActLayer) -> int:
-        """Create conv1, bn1, act1, maxpool for ``stem``; return the stem's total stride."""
-        # Top-level names as torchvision (conv1, bn1, maxpool) keep state dicts compatible.
-        # Later: stem="deep" makes conv1 a Sequential of three 3x3 convs (ResNet-C).
-        if stem == "imagenet":
-            self.conv1 = nn.Conv2d(in_chans, channels, 7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(channels)
-            self.act1 = act_layer()
-            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            return 4
-        # "cifar": 32x32 images are too small to lose 3/4 of their pixels in the first layer.
-        self.conv1 = nn.Conv2d(in_chans, channels, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.act1 = act_layer()
-        self.maxpool = nn.Identity()
-        return 1
+    @staticmethod
+    def _block_options(
+        block: type, block_args: dict[str, Any] | None, **options: Any
+    ) -> dict[str, Any]:
+        """Options passed to every block: ``block_args`` plus those set away from the default."""
+        defaults = {"separable": False, "stride_in_1x1": False, "groups": 1, "base_width": 64}
+        extra = dict(block_args or {})
+        extra.update({k: v for k, v in options.items() if v != defaults[k]})
+        _check_block_accepts(block, extra)
+        return extra
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        # He (Kaiming) normal init for convs and unit BN, as torchvision; fc keeps
-        # PyTorch's default uniform init.
+        # He (Kaiming) normal init for every conv (attention ones too, as timm) and unit BN,
+        # as torchvision; the head's Linear layers keep PyTorch's default uniform init.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -203,9 +220,10 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
         if zero_init_residual:
             # Each residual block starts as the identity (Goyal et al. 2017, +0.2-0.3 %).
-            for m in self.modules():
-                if isinstance(m, (BasicBlock, Bottleneck)):
-                    m.zero_init_last()
+            for name in self.stage_names:
+                for m in getattr(self, name):
+                    if hasattr(m, "zero_init_last"):
+                        m.zero_init_last()
 
     @property
     def min_input_size(self) -> int:
@@ -236,7 +254,7 @@ class ResNet(nn.Module):
             )
         height, width = x.shape[-2:]
         if height < self.total_stride or width < self.total_stride:
-            hint = " (or use stem='cifar' for small images)" if self.stem_type == "imagenet" else ""
+            hint = " (or use stem='cifar' for small images)" if self.stem_type != "cifar" else ""
             raise ValueError(
                 f"input of {height}x{width} pixels is too small for this network: it downsamples "
                 f"by {self.total_stride} in total, so H and W must be at least "
@@ -245,162 +263,46 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """x: (N, in_chans, H, W) -> last feature map (N, num_features, H / s, W / s)."""
-        self.check_input(x)
+        # torch.fx (create_feature_extractor) traces with Proxy objects, which have no values
+        # to check: the check runs on real and meta tensors and stays out of traced graphs.
+        if not isinstance(x, torch.fx.Proxy):
+            self.check_input(x)
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
         for name in self.stage_names:
             x = getattr(self, name)(x)
         return x
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Feature map (N, num_features, h, w) -> logits (N, num_classes) (or pooled features)."""
+        """Feature map (N, num_features, h, w) -> logits (N, num_classes).
+
+        ``pre_logits=True`` returns the input of the head's last Linear layer instead: the
+        pooled features (N, num_features) (after dropout, if any) or, with a hidden head
+        layer, its output (N, head_hidden).
+        """
         x = torch.flatten(self.avgpool(x), 1)
-        x = self.dropout(x)
-        return x if pre_logits else self.fc(x)
+        if not pre_logits:
+            return self.fc(x)
+        if isinstance(self.fc, nn.Sequential):
+            for layer in list(self.fc)[:-1]:
+                x = layer(x)
+        return x
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
 
+    def reset_classifier(
+        self, num_classes: int, hidden: int | None = None, dropout: float = 0.0
+    ) -> None:
+        """Replace the head ``fc`` by a new, freshly initialised one (for transfer learning).
 
-# ---------------------------------------------------------------------------------------
-# Named models
-# ---------------------------------------------------------------------------------------
-
-_MODELS: dict[str, Callable[..., ResNet]] = {}
-
-
-def _register(fn: Callable[..., ResNet]) -> Callable[..., ResNet]:
-    _MODELS[fn.__name__] = fn
-    return fn
-
-
-def list_models() -> list[str]:
-    """Names accepted by :func:`create`, sorted."""
-    return sorted(_MODELS)
-
-
-def create(name: str, **kwargs: Any) -> ResNet:
-    """Build the model called ``name`` (see :func:`list_models`) with keyword options."""
-    try:
-        builder = _MODELS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown model {name!r}; known models: {list_models()}") from None
-    return builder(**kwargs)
-
-
-def _cifar(n: int, **kwargs: Any) -> ResNet:
-    # He et al. 2016, section 4.2: 3x3 stem with 16 channels, three stages of n blocks with
-    # 16/32/64 channels (6n + 2 weighted layers), option A shortcuts, 10 classes.
-    kwargs.setdefault("num_classes", 10)
-    kwargs.setdefault("widths", (16, 32, 64))
-    kwargs.setdefault("stem", "cifar")
-    kwargs.setdefault("shortcut", "A")
-    return ResNet(BasicBlock, [n, n, n], **kwargs)
-
-
-def _plain(builder: Callable[..., ResNet], **kwargs: Any) -> ResNet:
-    if kwargs.get("shortcut") is not None:
-        raise ValueError(f"plain nets have no shortcuts; got shortcut={kwargs['shortcut']!r}")
-    kwargs["shortcut"] = None
-    return builder(**kwargs)
-
-
-@_register
-def resnet18(**kwargs: Any) -> ResNet:
-    """ResNet-18 (ImageNet layout, BasicBlock [2, 2, 2, 2]); torchvision-compatible."""
-    return ResNet(BasicBlock, [2, 2, 2, 2], **kwargs)
-
-
-@_register
-def resnet34(**kwargs: Any) -> ResNet:
-    """ResNet-34 (ImageNet layout, BasicBlock [3, 4, 6, 3]); torchvision-compatible."""
-    return ResNet(BasicBlock, [3, 4, 6, 3], **kwargs)
-
-
-@_register
-def resnet50(**kwargs: Any) -> ResNet:
-    """ResNet-50 (ImageNet layout, Bottleneck [3, 4, 6, 3]); torchvision-compatible."""
-    return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)
-
-
-@_register
-def resnet101(**kwargs: Any) -> ResNet:
-    """ResNet-101 (ImageNet layout, Bottleneck [3, 4, 23, 3]); torchvision-compatible."""
-    return ResNet(Bottleneck, [3, 4, 23, 3], **kwargs)
-
-
-@_register
-def resnet152(**kwargs: Any) -> ResNet:
-    """ResNet-152 (ImageNet layout, Bottleneck [3, 8, 36, 3]); torchvision-compatible."""
-    return ResNet(Bottleneck, [3, 8, 36, 3], **kwargs)
-
-
-@_register
-def resnet20(**kwargs: Any) -> ResNet:
-    """CIFAR ResNet-20 (He et al. 2016, n=3, 0.27 M parameters)."""
-    return _cifar(3, **kwargs)
-
-
-@_register
-def resnet32(**kwargs: Any) -> ResNet:
-    """CIFAR ResNet-32 (n=5, 0.46 M parameters)."""
-    return _cifar(5, **kwargs)
-
-
-@_register
-def resnet44(**kwargs: Any) -> ResNet:
-    """CIFAR ResNet-44 (n=7, 0.66 M parameters)."""
-    return _cifar(7, **kwargs)
-
-
-@_register
-def resnet56(**kwargs: Any) -> ResNet:
-    """CIFAR ResNet-56 (n=9, 0.85 M parameters)."""
-    return _cifar(9, **kwargs)
-
-
-@_register
-def resnet110(**kwargs: Any) -> ResNet:
-    """CIFAR ResNet-110 (n=18, 1.7 M parameters)."""
-    return _cifar(18, **kwargs)
-
-
-@_register
-def plain18(**kwargs: Any) -> ResNet:
-    """Plain-18: ResNet-18 without shortcuts (He et al. 2016, Table 2)."""
-    return _plain(resnet18, **kwargs)
-
-
-@_register
-def plain34(**kwargs: Any) -> ResNet:
-    """Plain-34: ResNet-34 without shortcuts (He et al. 2016, Fig. 3 middle)."""
-    return _plain(resnet34, **kwargs)
-
-
-@_register
-def plain20(**kwargs: Any) -> ResNet:
-    """CIFAR plain-20: ResNet-20 without shortcuts."""
-    return _plain(resnet20, **kwargs)
-
-
-@_register
-def plain32(**kwargs: Any) -> ResNet:
-    """CIFAR plain-32: ResNet-32 without shortcuts."""
-    return _plain(resnet32, **kwargs)
-
-
-@_register
-def plain44(**kwargs: Any) -> ResNet:
-    """CIFAR plain-44: ResNet-44 without shortcuts."""
-    return _plain(resnet44, **kwargs)
-
-
-@_register
-def plain56(**kwargs: Any) -> ResNet:
-    """CIFAR plain-56: ResNet-56 without shortcuts."""
-    return _plain(resnet56, **kwargs)
-
-
-@_register
-def plain110(**kwargs: Any) -> ResNet:
-    """CIFAR plain-110: ResNet-110 without shortcuts."""
-    return _plain(resnet110, **kwargs)
+        ``nn.Linear(num_features, num_classes)`` when ``hidden`` is None and ``dropout`` is 0,
+        else an ``nn.Sequential`` (see :func:`helpers.models.heads.make_head`). The new head is
+        created on the device and with the dtype of the old one, and is trainable.
+        """
+        old = next(self.fc.parameters(), None)
+        head = make_head(self.num_features, num_classes, hidden, dropout)
+        if old is not None:
+            head = head.to(device=old.device, dtype=old.dtype)
+        self.fc = head
+        self.num_classes = num_classes
+        self.head_hidden = hidden

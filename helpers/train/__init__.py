@@ -3,6 +3,8 @@
 One loop for every notebook and for the command line (``python -m helpers.train --help``)::
 
     history = fit(model, train_loader, val_loader, epochs=30, lr=0.1, schedule="cosine")
+    config = TrainConfig(epochs=30, schedule="cosine")   # the same settings as one object
+    history = fit(model, train_loader, val_loader, config, lr=0.05)  # keywords override it
     history.plot()                        # training curves (helpers.plots.plot_history)
     evaluate(model, test_loader)          # {"loss": ..., "acc": ..., "top5": ...}
 
@@ -26,12 +28,22 @@ Under ``torch.distributed`` (``torchrun``), ``fit`` wraps the model in
 ``DistributedDataParallel``. Each process needs its own shard of the data
 (``DeviceLoader(..., num_replicas=W, rank=r)``); only rank 0 validates and writes
 checkpoints; all processes should be seeded alike (the command line does this).
+
+Modules, one job each: ``config`` (TrainConfig: every setting, its help and check),
+``fit`` (builds a run from a config), ``loop`` (the epoch loop), ``optim`` (optimiser,
+parameter groups, schedules, EMA), ``evaluation`` (evaluate, predict, TTA), ``precision``
+(device, autocast, GradScaler, channels-last), ``distributed`` (torchrun, DDP, rank 0),
+``progress`` (tqdm.auto bars and meters), ``history`` (the epoch record), ``checkpoint``
+(atomic saves, RNG states, resume checks), ``interrupt`` (Ctrl-C), ``options`` and
+``__main__`` (the command line, generated from TrainConfig).
 """
 
 from helpers.train.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
-from helpers.train.evaluation import AMP_MODES, confusion_matrix, evaluate, predict
-from helpers.train.history import History
-from helpers.train.loop import OPTIMIZERS, SCHEDULES, NonFiniteLossError, fit
+from helpers.train.config import AMP_MODES, OPTIMIZERS, SCHEDULES, TrainConfig
+from helpers.train.evaluation import confusion_matrix, evaluate, predict
+from helpers.train.fit import fit
+from helpers.train.history import History, format_record
+from helpers.train.progress import NonFiniteLossError
 
 __all__ = [
     "AMP_MODES",
@@ -41,9 +53,11 @@ __all__ = [
     "CheckpointError",
     "History",
     "NonFiniteLossError",
+    "TrainConfig",
     "confusion_matrix",
     "evaluate",
     "fit",
+    "format_record",
     "load_checkpoint",
     "predict",
 ]

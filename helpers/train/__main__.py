@@ -13,15 +13,15 @@ import ast
 import importlib
 import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.distributed as dist
 from torch import nn
+
+from helpers.train.options import add_config_arguments, config_from_args, number
 
 EPILOG = """\
 examples:
@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-folder", type=Path, metavar="PATH", help="your own images: PATH/<class>/<image>"
     )
     what.add_argument(
+        "--test-folder",
+        type=Path,
+        metavar="PATH",
+        help="with --image-folder: a separate test set, PATH/<class>/<image> with the same "
+        "classes (e.g. CIFAR-style train/ and test/ folders); else test images are held out",
+    )
+    what.add_argument(
         "--data-root",
         type=Path,
         help="where data sets are downloaded (default: COURSE_DATA or data/)",
@@ -111,68 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of the train/val/test split (default: 0)",
     )
     what.add_argument("--no-augment", action="store_true", help="no pad + crop + flip augmentation")
-
-    opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--epochs", type=int, required=True, metavar="N")
-    opt.add_argument(
+    what.add_argument(
         "--batch-size",
         type=int,
         default=128,
         help="global batch size, split over processes (default: 128)",
     )
-    opt.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
-    opt.add_argument("--lr", type=float, help="learning rate (default: 0.1 SGD, 1e-3 AdamW)")
-    opt.add_argument("--momentum", type=float, default=0.9)
-    opt.add_argument("--nesterov", action="store_true")
-    opt.add_argument("--weight-decay", type=float, help="default: 1e-4 SGD, 0.01 AdamW")
-    opt.add_argument(
-        "--decay-norm-and-bias",
-        action="store_true",
-        help="weight decay on BatchNorm and bias parameters too",
-    )
-    opt.add_argument("--schedule", choices=["step", "cosine", "onecycle", "none"], default="step")
-    opt.add_argument(
-        "--milestones",
-        type=_number,
-        nargs="+",
-        default=[0.5, 0.75],
-        metavar="M",
-        help="step schedule: fractions of training (0.5 0.75, the default) or epochs (91 136)",
-    )
-    opt.add_argument("--gamma", type=float, default=0.1, help="step schedule factor (default: 0.1)")
-    opt.add_argument("--warmup-epochs", type=float, default=0.0, help="linear warm-up (default: 0)")
-    opt.add_argument("--label-smoothing", type=float, default=0.0)
-    opt.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
-
-    run = parser.add_argument_group("running")
-    run.add_argument(
-        "--amp",
-        choices=["off", "fp16", "bf16"],
-        default="off",
-        help="mixed precision (fp16: CUDA only)",
-    )
-    run.add_argument("--channels-last", action="store_true", help="NHWC memory layout")
-    run.add_argument(
-        "--sync-bn", action="store_true", help="SyncBatchNorm under torchrun (CUDA only)"
-    )
-    run.add_argument(
-        "--device", metavar="DEV", help="cpu, cuda, cuda:1 ... (default: CUDA if available)"
-    )
-    run.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        metavar="N",
-        help="seeds the weights, data order and augmentation",
-    )
-    run.add_argument(
-        "--checkpoint-dir", type=Path, metavar="DIR", help="save every epoch here; resume from it"
-    )
-    run.add_argument("--test", action="store_true", help="evaluate on the test split at the end")
-    run.add_argument(
-        "--no-progress", action="store_true", help="one line per epoch instead of progress bars"
-    )
-    run.add_argument(
+    # Every TrainConfig field, generated (the CLI seeds the weights and data order by default).
+    add_config_arguments(parser, seed=0)
+    out = parser.add_argument_group("results")
+    out.add_argument("--test", action="store_true", help="evaluate on the test split at the end")
+    out.add_argument(
         "--out",
         type=Path,
         metavar="FILE",
@@ -181,19 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _number(text: str) -> int | float:
-    """'0.5' -> 0.5 (a fraction), '91' -> 91 (an epoch)."""
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-
-
 def _count_or_fraction(text: str) -> int | float:
-    value = _number(text)
+    value = number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
     return value
@@ -240,24 +185,10 @@ def load_data(args: argparse.Namespace):  # -> helpers.data.DataSplits
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.image_folder is not None:
-        return data.load_image_folder(args.image_folder, **options)
+        return data.load_image_folder(args.image_folder, test_path=args.test_folder, **options)
+    if args.test_folder is not None:
+        raise ValueError("--test-folder goes with --image-folder, not --data")
     return data.load(args.data, root=args.data_root, download=not args.no_download, **options)
-
-
-def init_distributed(device: str | None) -> tuple[int, int, torch.device]:
-    """(world size, rank, device): from torchrun's environment when it launched us."""
-    from helpers.train.evaluation import resolve_device
-
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return 1, 0, resolve_device(device)
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device)
-    if dev.type == "cuda":
-        dev = torch.device("cuda", local_rank)  # one GPU per process
-        torch.cuda.set_device(dev)
-    dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return world_size, rank, dev
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -284,11 +215,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from helpers import config, data
-    from helpers.train import evaluate, fit
+    from helpers.train import distributed, evaluate, fit, format_record
 
-    world_size, rank, dev = init_distributed(args.device)
+    cfg = config_from_args(args)  # checks every setting before any work
+    if cfg.seed is None:
+        raise ValueError("--seed none: the command line needs a seed (all processes must agree)")
+    world_size, rank, dev = distributed.init_from_env(cfg.device)
     is_main = rank == 0
-    say = print if is_main else (lambda *a, **k: None)
+    say = distributed.printer(is_main)
     if args.batch_size % world_size:
         raise ValueError(
             f"--batch-size {args.batch_size} (the global batch) must be divisible by the "
@@ -300,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
     splits = load_data(args)
     if world_size > 1 and is_main:
         dist.barrier()
-    config.seed_everything(args.seed)  # the weights: the same on every process
+    config.seed_everything(cfg.seed)  # the weights: the same on every process
     model = build_model(
         args.model, splits.num_classes, splits.in_chans, _model_kwargs(args.model_arg)
     )
@@ -311,73 +245,54 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size // world_size,
         device=dev,
         augment=not args.no_augment,
-        seed=args.seed,
+        seed=cfg.seed,
         drop_last=world_size > 1,
         num_replicas=world_size,
         rank=rank,
     )
     # Validation and test run whole on rank 0 (fit validates there), from unsharded loaders.
     _, val_loader, test_loader = data.make_loaders(
-        splits, batch_size=args.batch_size, device=dev, augment=False, seed=args.seed
+        splits, batch_size=args.batch_size, device=dev, augment=False, seed=cfg.seed
     )
 
     n_params = sum(p.numel() for p in model.parameters())
     say(f"data   : {splits.source}")
     say(f"model  : {args.model} ({n_params:,} parameters), {splits.num_classes} classes")
     say(
-        f"run    : {args.epochs} epochs x {len(train_loader)} steps, global batch "
+        f"run    : {cfg.epochs} epochs x {len(train_loader)} steps, global batch "
         f"{args.batch_size} on {world_size} process(es), device {dev}"
     )
 
     def log_epoch(record: dict[str, Any]) -> None:
-        if is_main and args.no_progress:
-            print(
-                f"epoch {record['epoch']:3d}/{args.epochs}  train loss {record['train_loss']:.4f} "
-                f"acc {record['train_acc']:.4f}  val loss {record['val_loss']:.4f} "
-                f"acc {record['val_acc']:.4f}  lr {record['lr']:.2e}  {record['time']:.1f}s",
-                flush=True,
-            )
+        if is_main and not cfg.progress:
+            print(format_record(record, cfg.epochs), flush=True)
 
+    progress = cfg.progress and is_main
     history = fit(
         model,
         train_loader,
         val_loader,
-        epochs=args.epochs,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        momentum=args.momentum,
-        nesterov=args.nesterov,
-        weight_decay=args.weight_decay,
-        decay_norm_and_bias=args.decay_norm_and_bias,
-        schedule=None if args.schedule == "none" else args.schedule,
-        milestones=args.milestones,
-        gamma=args.gamma,
-        warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing,
-        amp=None if args.amp == "off" else args.amp,
-        channels_last=args.channels_last,
-        grad_clip=args.grad_clip,
-        sync_bn=args.sync_bn,
-        device=dev,
-        seed=args.seed,
-        checkpoint_dir=args.checkpoint_dir,
-        progress=is_main and not args.no_progress,
+        cfg,
+        device=str(dev),
+        progress=progress,
         on_epoch_end=log_epoch,
     )
     if not is_main:
         return 0
     results: dict[str, Any] = {"history": history.records}
+    metrics = {"device": dev, "amp": cfg.amp, "channels_last": cfg.channels_last, "tta": cfg.tta}
     if val_loader is not None:
-        results["val"] = evaluate(model, val_loader, device=dev, amp=_amp(args))
+        results["val"] = evaluate(model, val_loader, **metrics)
         print(_metrics_line("val", results["val"]))
     if args.test:
         if test_loader is None:
             raise ValueError("--test: this data set has no test split (see --test-size)")
-        results["test"] = evaluate(model, test_loader, device=dev, amp=_amp(args))
+        results["test"] = evaluate(model, test_loader, **metrics)
         print(_metrics_line("test", results["test"]))
     if args.out is not None:
         results.update(
             args={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            config=cfg.asdict(),
             data_source=splits.source,
             world_size=world_size,
             device=str(dev),
@@ -386,10 +301,6 @@ def _run(args: argparse.Namespace) -> int:
         args.out.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
         print(f"wrote {args.out}")
     return 0
-
-
-def _amp(args: argparse.Namespace) -> str | None:
-    return None if args.amp == "off" else args.amp
 
 
 def _metrics_line(name: str, metrics: dict[str, float]) -> str:

@@ -1,8 +1,9 @@
 """Checkpoints that resume exactly: atomic writes, ``weights_only`` loads, RNG states, checks.
 
 A checkpoint is one ``torch.save`` dict holding the model, optimizer, scheduler and grad-scaler
-states, the epoch and step reached, the history so far, every random stream training draws
-from, and the arguments of the run (which must match to resume).
+states, the epoch and step reached, the history so far (epoch records), every random stream
+training draws from, and ``asdict(config)`` of the run's :class:`TrainConfig` (a resumed run
+must agree on the fields that shape the trajectory).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_FORMAT = "helpers.train/1"
+CHECKPOINT_FORMAT = "helpers.train/2"  # 2: the run config is asdict(TrainConfig)
 
 
 class CheckpointError(RuntimeError):
@@ -87,11 +88,18 @@ def model_signature(model: nn.Module) -> list[list[Any]]:
 
 
 def check_compatible(
-    ckpt: dict[str, Any], run_config: dict[str, Any], model: nn.Module, path: str | os.PathLike
+    ckpt: dict[str, Any], expected: dict[str, Any], model: nn.Module, path: str | os.PathLike
 ) -> None:
-    """Raise CheckpointError listing every argument and model tensor that differs."""
+    """Raise CheckpointError listing every setting and model tensor that differs.
+
+    ``expected``: this run's settings by name (the TrainConfig fields a resume must agree
+    on, and facts of the run such as ``steps_per_epoch``); the checkpoint's are looked up
+    in its ``config`` and ``run`` entries.
+    """
     problems = []
-    saved, ours = _flatten(ckpt["config"]), _flatten(run_config)
+    stored = {**ckpt["config"], **ckpt["run"]}
+    saved = _flatten({key: stored.get(key) for key in expected})
+    ours = _flatten(expected)
     for key in sorted(set(saved) | set(ours)):
         if saved.get(key) != ours.get(key):
             problems.append(

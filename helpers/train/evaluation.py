@@ -1,12 +1,12 @@
 """Running a trained model over a loader: ``evaluate``, ``predict``, ``confusion_matrix``.
 
-Also the small pieces :func:`helpers.train.fit` shares with them: devices, mixed precision,
-and the checks that turn a batch that does not fit the model into a clear error.
+Also the batch plumbing :func:`helpers.train.fit` shares with them: moving ``(x, y)`` batches
+to the device, and the checks that turn a batch that does not fit the model into a clear error.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers import config
+from helpers.modes import eval_mode
+from helpers.train.precision import autocast, check_amp, model_device, resolve_device, to_layout
+from helpers.validate import check_int
 
-__all__ = ["AMP_MODES", "confusion_matrix", "evaluate", "predict"]
-
-AMP_MODES = ("fp16", "bf16", None)
+__all__ = ["batches", "check_outputs", "confusion_matrix", "evaluate", "predict"]
 
 
 @torch.no_grad()
@@ -29,32 +29,29 @@ def evaluate(
     device: torch.device | str | None = None,
     amp: str | None = None,
     channels_last: bool = False,
+    tta: bool = False,
 ) -> dict[str, float]:
     """Mean cross-entropy loss, top-1 and top-5 accuracy of ``model`` over ``loader``.
 
     Batches are x: (B, C, H, W) float, y: (B,) int64. The model runs in eval mode (its
     previous mode is restored after). ``top5`` counts a hit when the label is among the
-    ``min(5, num_classes)`` highest logits. ``device`` defaults to where the model's
-    parameters are. Returns ``{"loss", "acc", "top5"}`` with accuracies in [0, 1].
+    ``min(5, num_classes)`` highest scores. ``device`` defaults to where the model's
+    parameters are. ``tta=True`` adds horizontal-flip test-time augmentation: the prediction
+    is the mean of the softmaxes of x and of x mirrored left-right, and the loss is the
+    negative log of that mean. Returns ``{"loss", "acc", "top5"}``, accuracies in [0, 1].
     """
-    dev = model_device(model) if device is None else resolve_device(device)
-    amp = check_amp(amp, dev)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-    hits1 = torch.zeros((), dtype=torch.int64, device=dev)
-    hits5 = torch.zeros((), dtype=torch.int64, device=dev)
+    loss_sum = hits1 = hits5 = None
     count = 0
-    with eval_mode(model):
-        for i, (x, y) in enumerate(batches(loader, dev, channels_last)):
-            with autocast(dev, amp):
-                logits = model(x)
-            check_outputs(logits, x, y, f"evaluation batch {i + 1}")
-            logits = logits.float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-            top = logits.topk(min(5, logits.shape[1]), dim=1).indices  # (B, k)
-            hit = top == y[:, None]
-            hits1 += hit[:, 0].sum()
-            hits5 += hit.any(dim=1).sum()
-            count += len(y)
+    for scores, y in _scores(model, loader, device, amp, channels_last, tta, "evaluation"):
+        if loss_sum is None:
+            loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
+            hits1 = torch.zeros((), dtype=torch.int64, device=y.device)
+            hits5 = torch.zeros((), dtype=torch.int64, device=y.device)
+        loss_sum += F.cross_entropy(scores, y, reduction="sum").double()
+        hit = scores.topk(min(5, scores.shape[1]), dim=1).indices == y[:, None]  # (B, k)
+        hits1 += hit[:, 0].sum()
+        hits5 += hit.any(dim=1).sum()
+        count += len(y)
     if count == 0:
         raise ValueError("the loader yielded no batches: nothing to evaluate")
     return {
@@ -72,18 +69,16 @@ def predict(
     device: torch.device | str | None = None,
     amp: str | None = None,
     channels_last: bool = False,
+    tta: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted classes (argmax of the logits) and true labels: both (N,) int64, on the CPU."""
-    dev = model_device(model) if device is None else resolve_device(device)
-    amp = check_amp(amp, dev)
+    """Predicted classes (argmax) and true labels: both (N,) int64, on the CPU.
+
+    ``tta`` as in :func:`evaluate`.
+    """
     preds, targets = [], []
-    with eval_mode(model):
-        for i, (x, y) in enumerate(batches(loader, dev, channels_last)):
-            with autocast(dev, amp):
-                logits = model(x)
-            check_outputs(logits, x, y, f"prediction batch {i + 1}")
-            preds.append(logits.argmax(dim=1).cpu())
-            targets.append(y.cpu())
+    for scores, y in _scores(model, loader, device, amp, channels_last, tta, "prediction"):
+        preds.append(scores.argmax(dim=1).cpu())
+        targets.append(y.cpu())
     if not preds:
         raise ValueError("the loader yielded no batches: nothing to predict")
     return torch.cat(preds), torch.cat(targets)
@@ -94,10 +89,9 @@ def confusion_matrix(
 ) -> torch.Tensor:
     """(K, K) int64 counts: row = true class, column = predicted class (scikit-learn's layout).
 
-    ``kwargs`` go to :func:`predict` (``device``, ``amp``, ``channels_last``).
+    ``kwargs`` go to :func:`predict` (``device``, ``amp``, ``channels_last``, ``tta``).
     """
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    check_int("num_classes", num_classes, 1)
     preds, targets = predict(model, loader, **kwargs)
     top = int(torch.maximum(preds.max(), targets.max()))
     if top >= num_classes:
@@ -108,69 +102,38 @@ def confusion_matrix(
     return torch.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put ``model`` in eval mode for the ``with`` block, then restore the mode it had.
+def _scores(
+    model: nn.Module,
+    loader: Iterable,
+    device: torch.device | str | None,
+    amp: str | None,
+    channels_last: bool,
+    tta: bool,
+    what: str,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The one evaluation loop: (float32 scores (B, K), labels (B,)) per batch, in eval mode.
 
-    Eval mode makes BatchNorm use its running statistics (batch size 1 works, nothing is
-    updated) and turns Dropout off.
+    Scores are the logits, or with ``tta`` the log of the mean softmax of x and x flipped
+    (cross-entropy and argmax treat both alike: log_softmax of a log-probability is itself).
     """
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
-# ----------------------------------------------------------------------------------------------
-# Shared with fit
-
-
-def resolve_device(device: torch.device | str | None) -> torch.device:
-    """``device`` as a torch.device; ``helpers.config.device()`` when None."""
-    if device is None:
-        return config.device()
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(
-            f"device must be a torch.device or a string such as 'cuda:0', got {device!r}"
-        ) from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}, but CUDA is not available on this machine")
-    return dev
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where the model's parameters (or buffers) live; the default device if it has none."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return config.device()
-
-
-def check_amp(amp: Any, dev: torch.device) -> str | None:
-    """Validate a mixed-precision mode for ``dev``: "fp16" (CUDA only), "bf16" or None."""
-    if amp in (None, "off"):
-        return None
-    if amp not in AMP_MODES:
-        raise ValueError(f"amp must be 'fp16', 'bf16' or None, got {amp!r}")
-    if amp == "fp16" and dev.type != "cuda":
-        raise ValueError(
-            f"amp='fp16' needs a CUDA device (fp16 training relies on a GradScaler), but the "
-            f"device is {dev}; on a CPU use amp='bf16' or amp=None"
-        )
-    if amp == "bf16" and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"amp='bf16' is not supported by {torch.cuda.get_device_name(dev)}")
-    return amp
-
-
-def autocast(dev: torch.device, amp: str | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` for the mode, or a no-op context without mixed precision."""
-    if amp is None:
-        return contextlib.nullcontext()
-    dtype = torch.float16 if amp == "fp16" else torch.bfloat16
-    return torch.autocast(device_type=dev.type, dtype=dtype)
+    dev = model_device(model) if device is None else resolve_device(device)
+    amp = check_amp(amp, dev)
+    with eval_mode(model):
+        for i, (x, y) in enumerate(batches(loader, dev, channels_last)):
+            with autocast(dev, amp):
+                logits = model(x)
+            check_outputs(logits, x, y, f"{what} batch {i + 1}")
+            scores = logits.float()
+            if tta:
+                if x.dim() != 4:
+                    raise ValueError(
+                        f"tta flips images: x must be (B, C, H, W), got {tuple(x.shape)}"
+                    )
+                with autocast(dev, amp):
+                    mirrored = model(x.flip(-1)).float()
+                both = torch.stack([scores.log_softmax(1), mirrored.log_softmax(1)])
+                scores = torch.logsumexp(both, dim=0) - math.log(2)
+            yield scores, y
 
 
 def batches(
@@ -186,9 +149,7 @@ def batches(
             raise TypeError(
                 f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}"
             )
-        x = x.to(dev, non_blocking=True)
-        if channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_layout(x.to(dev, non_blocking=True), channels_last)
         yield x, y.to(dev, non_blocking=True)
 
 

@@ -1,4 +1,9 @@
-"""``History``: what :func:`helpers.train.fit` returns, one record per epoch."""
+"""The epoch record and ``History``, what :func:`helpers.train.fit` returns.
+
+One record format everywhere: :func:`epoch_record` builds it, ``History.records`` holds it,
+the checkpoint stores those records, the command line writes them to JSON, and
+:func:`format_record` / :func:`record_postfix` show them (one line, a progress-bar postfix).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["History"]
+__all__ = ["History", "epoch_record", "format_record", "record_postfix"]
 
 
 @dataclass(repr=False)
@@ -86,3 +91,50 @@ class History:
 
     def _repr_html_(self) -> str:
         return self.to_dataframe().to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def epoch_record(
+    epoch: int,
+    train_loss: float,
+    train_acc: float,
+    val: dict[str, float] | None,
+    lr: float,
+    time: float,
+) -> dict[str, Any]:
+    """One epoch's record (keys ``History.COLUMNS``); val_loss and val_acc are NaN without
+    validation metrics ``val`` (``{"loss", "acc", ...}``)."""
+    val = val or {}
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "val_loss": val.get("loss", math.nan),
+        "val_acc": val.get("acc", math.nan),
+        "lr": lr,
+        "time": time,
+    }
+
+
+def _has_val(record: dict[str, Any]) -> bool:
+    return not math.isnan(record["val_acc"])
+
+
+def format_record(record: dict[str, Any], epochs: int) -> str:
+    """``epoch   3/30  train loss 0.6931 acc 0.5000  val loss ... acc ...  lr 1.00e-01  2.1s``;
+    without validation metrics there are no val columns."""
+    line = (
+        f"epoch {record['epoch']:3d}/{epochs}  train loss {record['train_loss']:.4f} "
+        f"acc {record['train_acc']:.4f}"
+    )
+    if _has_val(record):
+        line += f"  val loss {record['val_loss']:.4f} acc {record['val_acc']:.4f}"
+    return line + f"  lr {record['lr']:.2e}  {record['time']:.1f}s"
+
+
+def record_postfix(record: dict[str, Any]) -> dict[str, str]:
+    """The record's metrics for a tqdm postfix (val ones only when there are any)."""
+    post = {"loss": f"{record['train_loss']:.4f}", "acc": f"{record['train_acc']:.4f}"}
+    if _has_val(record):
+        post["val_loss"] = f"{record['val_loss']:.4f}"
+        post["val_acc"] = f"{record['val_acc']:.4f}"
+    return post

@@ -1,0 +1,56 @@
+"""Grad-CAM for the course's models, on the grad-cam package (``pytorch_grad_cam``).
+
+    maps = helpers.cam.grad_cam(model, x)                   # (B, H, W) in [0, 1]
+    maps = helpers.cam.grad_cam(model, x, targets=y, method="scorecam")
+    rgb = helpers.cam.overlay(images, maps, mean=..., std=...)
+    helpers.cam.pointing_game(maps, boxes), helpers.cam.energy_in_box(maps, boxes)
+    helpers.cam.faithfulness(model, x, maps)                # ROAD and confidence change
+    helpers.cam.cascading_randomization(model, x)           # Adebayo et al. 2018 sanity check
+
+One job per module: ``core`` (the call, the target layer, the model's state), ``overlay``,
+``localisation`` (maps against boxes), ``faithfulness`` (the package's metrics) and
+``sanity`` (weight randomisation).
+"""
+
+from .core import (
+    BATCHED_METHODS,
+    METHODS,
+    cam_session,
+    default_target_layer,
+    grad_cam,
+    method_class,
+    model_state,
+    predicted_targets,
+)
+from .faithfulness import faithfulness
+from .localisation import (
+    REFERENCE_TOLERANCE,
+    box_area_share,
+    energy_in_box,
+    pointing_game,
+    scaled_tolerance,
+)
+from .overlay import overlay, to_rgb
+from .sanity import cascade_units, cascading_randomization, spearman_per_image
+
+__all__ = [
+    "BATCHED_METHODS",
+    "METHODS",
+    "REFERENCE_TOLERANCE",
+    "box_area_share",
+    "cam_session",
+    "cascade_units",
+    "cascading_randomization",
+    "default_target_layer",
+    "energy_in_box",
+    "faithfulness",
+    "grad_cam",
+    "method_class",
+    "model_state",
+    "overlay",
+    "pointing_game",
+    "predicted_targets",
+    "scaled_tolerance",
+    "spearman_per_image",
+    "to_rgb",
+]

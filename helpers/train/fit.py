@@ -1,0 +1,145 @@
+"""``fit``: check the inputs, build the optimiser, schedule and Trainer from a TrainConfig, run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from helpers import config as course_config
+from helpers.train import distributed, optim
+from helpers.train.config import TrainConfig
+from helpers.train.history import History
+from helpers.train.loop import Trainer
+from helpers.train.precision import check_amp, grad_scaler, resolve_device
+
+__all__ = ["fit"]
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable | None = None,
+    config: TrainConfig | None = None,
+    *,
+    optimizer: str | torch.optim.Optimizer | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    **overrides: Any,
+) -> History:
+    """Train ``model`` in place on ``train_loader``; returns a :class:`History`.
+
+    Batches are x: (B, C, H, W) float and y: (B,) int64 class indices. The settings are a
+    :class:`TrainConfig` (``config``) and/or its fields as keywords, which override it::
+
+        fit(model, train_loader, val_loader, epochs=30, lr=0.1, schedule="cosine")
+        fit(model, train_loader, val_loader, TrainConfig(epochs=30), lr=0.05)
+
+    See ``TrainConfig`` for every setting (the defaults are He et al.'s CIFAR recipe). An
+    unknown keyword is a TypeError listing the valid ones. Besides the settings:
+
+        optimizer: ``"sgd"`` or ``"adamw"`` (the config field), or an optimizer you built
+            over the model's parameters; then ``lr`` and ``weight_decay`` are its own (e.g.
+            per parameter group) and must not be given.
+        on_epoch_end: called with a copy of each epoch's record (on every DDP process).
+
+    With ``checkpoint_dir``, ``checkpoint.pt`` is written after every epoch and on Ctrl-C;
+    if it exists, training resumes from it (the model and the settings that shape the
+    trajectory must match, otherwise CheckpointError names what differs).
+
+    Raises NonFiniteLossError when the loss becomes NaN or infinite; ValueError or
+    TypeError for bad settings and, before any update, when the first batch does not fit
+    the model (wrong input shape, labels outside [0, num_classes)).
+    """
+    optimizer_object = None
+    if isinstance(optimizer, torch.optim.Optimizer):
+        optimizer_object = optimizer
+    elif optimizer is not None:
+        overrides["optimizer"] = optimizer
+    cfg = TrainConfig.build(config, overrides)
+    if optimizer_object is not None:
+        for name in ("lr", "weight_decay"):
+            if getattr(cfg, name) is not None:
+                raise ValueError(
+                    f"{name}={getattr(cfg, name)!r} given together with an optimizer object: "
+                    "set it in the optimizer (per parameter group) instead"
+                )
+    dev = resolve_device(cfg.device)
+    if dev.type == "cuda" and dev.index is None:  # DDP and fork_rng need the index
+        dev = torch.device("cuda", torch.cuda.current_device())
+    check_amp(cfg.amp, dev)
+    _check_loader(train_loader, "train_loader")
+    if val_loader is not None:
+        _check_loader(val_loader, "val_loader")
+    steps_per_epoch = _num_batches(train_loader)
+    world_size, rank = distributed.world()
+    if world_size > 1:
+        distributed.check_sharded(train_loader, world_size)
+    if cfg.sync_bn and (world_size == 1 or dev.type != "cuda"):
+        raise ValueError("sync_bn=True needs DistributedDataParallel on CUDA (torchrun + NCCL)")
+
+    if cfg.seed is not None:
+        course_config.seed_everything(cfg.seed)
+    model.to(dev)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = optimizer_object or optim.make_optimizer(model, cfg)
+    trainer = Trainer(
+        model=model,
+        optimizer=opt,
+        scheduler=optim.scheduler_for(opt, cfg, steps_per_epoch),
+        scaler=grad_scaler(cfg.amp),
+        config=cfg,
+        device=dev,
+        steps_per_epoch=steps_per_epoch,
+        run_info=_run_info(model, optimizer_object, steps_per_epoch),
+        world_size=world_size,
+        rank=rank,
+        ema=optim.ema_model(model, cfg.ema_decay),
+    )
+    if cfg.checkpoint_dir is not None:
+        trainer.use_checkpoint_dir(Path(cfg.checkpoint_dir))
+    if world_size > 1:
+        trainer.model, trainer.net = distributed.wrap_ddp(model, dev, cfg.sync_bn)
+    return trainer.run(train_loader, val_loader, on_epoch_end)
+
+
+def _run_info(
+    model: nn.Module, optimizer: torch.optim.Optimizer | None, steps_per_epoch: int
+) -> dict[str, Any]:
+    """What a checkpoint must agree on besides the config: the model class, the epoch length
+    and, for an optimizer object, its type and per-group settings."""
+    info: dict[str, Any] = {"model": type(model).__name__, "steps_per_epoch": steps_per_epoch}
+    if optimizer is not None:
+        info["optimizer_object"] = {
+            "type": type(optimizer).__name__,
+            "param_groups": [optim.hyperparameters(g) for g in optimizer.param_groups],
+        }
+    return info
+
+
+def _check_loader(loader: Any, name: str) -> None:
+    if not isinstance(loader, Iterable):
+        raise TypeError(
+            f"{name} must be an iterable of (x, y) batches, got {type(loader).__name__}"
+        )
+    if isinstance(loader, Iterator):
+        raise TypeError(
+            f"{name} is a one-shot iterator ({type(loader).__name__}); fit iterates it once per "
+            "epoch, so pass a DeviceLoader, a DataLoader or a list of batches"
+        )
+
+
+def _num_batches(loader: Any) -> int:
+    try:
+        n = len(loader)
+    except TypeError as err:
+        raise TypeError(
+            f"train_loader must have a length (batches per epoch) for the schedule and the "
+            f"progress bar; {type(loader).__name__} has none"
+        ) from err
+    if n == 0:
+        raise ValueError("train_loader has no batches (fewer samples than one batch?)")
+    return n

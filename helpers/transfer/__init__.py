@@ -1,0 +1,76 @@
+"""Transfer learning: pretrained weights in, a new head, frozen stages, discriminative LRs.
+
+    from helpers import transfer
+    model = transfer.load_pretrained("resnet50", "IMAGENET1K_V2", num_classes=10)
+    transfer.freeze(model, until="layer3", bn_stats=True)
+    opt = torch.optim.SGD(transfer.param_groups(model, lr=0.01, backbone_lr=0.001), momentum=0.9)
+    transfer.summary(model)
+
+- :mod:`.loading`: ``load_pretrained``, ``pretrained_meta``, ``load_weights`` (never a silent
+  partial load: a diff of missing / unexpected / mismatched keys);
+- :mod:`.finetune`: ``replace_head``, ``freeze`` / ``unfreeze``, ``param_groups``, ``summary``;
+- :mod:`.attention_init`: ``identity_init_attention`` (new attention modules that start as
+  the identity on a pretrained backbone);
+- :mod:`.source`: ``source_model``, a small source network pretrained offline (not ImageNet);
+- :mod:`.data`: ``class_subset``, ``per_class``, ``write_image_folder``, ``Resized``;
+- :mod:`.corruptions`: ``corrupt``, ``robustness`` (CIFAR-10-C style noise, blur, contrast).
+"""
+
+from .attention_init import attention_blocks, identity_init_attention
+from .corruptions import CORRUPTIONS, SEVERITY, corrupt, robustness
+from .data import Resized, class_subset, per_class, repeat_to, write_image_folder
+from .finetune import (
+    adapt_stem,
+    freeze,
+    frozen_bn_modules,
+    model_parts,
+    param_groups,
+    replace_head,
+    summary,
+    unfreeze,
+    weight_change,
+)
+from .loading import (
+    LoadReport,
+    WeightsMismatchError,
+    WeightsUnavailableError,
+    load_pretrained,
+    load_weights,
+    pretrained_meta,
+    read_weights_file,
+    torchvision_weights,
+)
+from .source import save_source_model, source_model
+
+__all__ = [
+    "CORRUPTIONS",
+    "SEVERITY",
+    "LoadReport",
+    "Resized",
+    "WeightsMismatchError",
+    "WeightsUnavailableError",
+    "adapt_stem",
+    "attention_blocks",
+    "class_subset",
+    "corrupt",
+    "freeze",
+    "frozen_bn_modules",
+    "identity_init_attention",
+    "load_pretrained",
+    "load_weights",
+    "model_parts",
+    "param_groups",
+    "per_class",
+    "pretrained_meta",
+    "read_weights_file",
+    "repeat_to",
+    "replace_head",
+    "robustness",
+    "save_source_model",
+    "source_model",
+    "summary",
+    "torchvision_weights",
+    "unfreeze",
+    "weight_change",
+    "write_image_folder",
+]
