@@ -20,34 +20,16 @@ other processes hits all of them alike) and the median of ``--repeats`` epochs i
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import time
-from collections.abc import Callable, Iterable
 
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from common import load_average
+from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 import helpers.data as hd
 from helpers.config import describe_device
-
-
-class PILImages(Dataset):
-    """The images as PIL images, transformed one at a time (what torchvision datasets do)."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable) -> None:
-        hwc = images.permute(0, 2, 3, 1).numpy()
-        self.images = [Image.fromarray(a) for a in hwc]
-        self.labels = labels.tolist()
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.transform(self.images[i]), self.labels[i]
+from helpers.speed import PILImages, epoch_rate
 
 
 def benchmark_data(n: int) -> tuple[str, hd.ImageTensorSet, tuple, tuple]:
@@ -59,43 +41,15 @@ def benchmark_data(n: int) -> tuple[str, hd.ImageTensorSet, tuple, tuple]:
     return splits.source, splits.train, splits.mean, splits.std
 
 
-def epoch_rate(loader: Iterable, device: torch.device) -> float:
-    """Images per second for one pass over ``loader``, batches moved to ``device``."""
-    count = 0
-    start = time.perf_counter()
-    for x, y in loader:
-        x = x.to(device, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        count += len(y)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return count / (time.perf_counter() - start)
+def measure(
+    images: int = 10_000, repeats: int = 5, batch_size: int = 128, device: str = "cpu"
+) -> tuple[str, int, dict[str, list[float]]]:
+    """(data source, images per epoch, images/s of every timed epoch per loader).
 
-
-def _load_average() -> str:
-    if not hasattr(os, "getloadavg"):
-        return "n/a"
-    return (
-        "load average "
-        + ", ".join(f"{v:.1f}" for v in os.getloadavg())
-        + f" on {os.cpu_count()} cores"
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=10_000, help="images per epoch")
-    parser.add_argument("--repeats", type=int, default=5, help="timed epochs per loader")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
-    device = torch.device(args.device)
-
-    source, data, mean, std = benchmark_data(args.images)
-    print(f"data   : {source}")
-    print(f"device : {describe_device(device)}")
-    print(f"load   : {_load_average()} (other processes share these cores)")
-
+    One warm-up epoch per loader, then ``repeats`` epochs alternating between the loaders.
+    """
+    dev = torch.device(device)
+    source, data, mean, std = benchmark_data(images)
     transform = T.Compose(
         [
             T.RandomCrop(32, padding=4),
@@ -106,43 +60,49 @@ def main() -> None:
     )
     pil_set = PILImages(data.images, data.labels, transform)
     loaders = {
-        "torchvision DataLoader (PIL, 2 workers)": DataLoader(
-            pil_set, batch_size=args.batch_size, num_workers=2, shuffle=True
+        PIL: DataLoader(pil_set, batch_size=batch_size, num_workers=2, shuffle=True),
+        PERSISTENT: DataLoader(
+            pil_set, batch_size=batch_size, num_workers=2, shuffle=True, persistent_workers=True
         ),
-        "  same, persistent_workers=True": DataLoader(
-            pil_set,
-            batch_size=args.batch_size,
-            num_workers=2,
-            shuffle=True,
-            persistent_workers=True,
-        ),
-        "helpers DeviceLoader": hd.DeviceLoader.from_set(
-            data,
-            batch_size=args.batch_size,
-            mean=mean,
-            std=std,
-            device=device,
-            shuffle=True,
-            augment=True,
+        DEVICE: hd.DeviceLoader.from_set(
+            data, batch_size=batch_size, mean=mean, std=std, device=dev, shuffle=True, augment=True
         ),
     }
     rates: dict[str, list[float]] = {name: [] for name in loaders}
     for loader in loaders.values():  # warm-up: worker start, allocator, caches
-        epoch_rate(loader, device)
-    for _ in range(args.repeats):
+        epoch_rate(loader, dev)
+    for _ in range(repeats):
         for name, loader in loaders.items():
-            rates[name].append(epoch_rate(loader, device))
+            rates[name].append(epoch_rate(loader, dev))
+    return source, len(data), rates
 
+
+PIL = "torchvision DataLoader (PIL, 2 workers)"
+PERSISTENT = "  same, persistent_workers=True"
+DEVICE = "helpers DeviceLoader"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10_000, help="images per epoch")
+    parser.add_argument("--repeats", type=int, default=5, help="timed epochs per loader")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    print(f"device : {describe_device(torch.device(args.device))}")
+    print(f"load   : {load_average()} (other processes share these cores)")
+    source, n, rates = measure(args.images, args.repeats, args.batch_size, args.device)
+    print(f"data   : {source}")
     medians = {name: statistics.median(r) for name, r in rates.items()}
-    fast = medians["helpers DeviceLoader"]
-    print(f"\n{len(data)} images per epoch, batch {args.batch_size}, median of {args.repeats}:")
+    fast = medians[DEVICE]
+    print(f"\n{n} images per epoch, batch {args.batch_size}, median of {args.repeats}:")
     for name, rate in medians.items():
         spread = f"(min {min(rates[name]):,.0f}, max {max(rates[name]):,.0f})"
         print(f"  {name:<42} {rate:>10,.0f} images/s {spread}")
     for name, rate in medians.items():
-        if name != "helpers DeviceLoader":
+        if name != DEVICE:
             print(f"DeviceLoader / {name.strip()}: {fast / rate:.1f}x")
-    print(f"load   : {_load_average()}")
+    print(f"load   : {load_average()}")
 
 
 if __name__ == "__main__":

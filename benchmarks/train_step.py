@@ -23,13 +23,12 @@ a GPU resnet50 runs 64x3x224x224 and resnet20 128x3x32x32.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 import torchvision
+from common import race
 from torch import nn
 
 from helpers import models
@@ -79,11 +78,6 @@ class CifarResNet20(nn.Module):
 # ---- timing
 
 
-def sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
     """One SGD training step on a fixed batch."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -96,23 +90,6 @@ def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[]
     return step
 
 
-def race(contenders: dict[str, Callable[[], None]], repeats: int, warmup: int, dev) -> dict:
-    """Median seconds per call of each contender; calls interleaved, order alternating."""
-    for fn in contenders.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for r in range(repeats):
-        for name in names if r % 2 == 0 else reversed(names):
-            sync(dev)
-            start = time.perf_counter()
-            contenders[name]()
-            sync(dev)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def batch(n: int, size: int, dev: torch.device, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, 3, size, size, generator=g).to(dev)
@@ -123,27 +100,11 @@ def count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--device", default=None, help="default: CUDA if available")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1: on a shared machine, threads spinning against other "
-        "processes make timings erratic)",
-    )
-    args = parser.parse_args()
-    dev = torch.device(args.device) if args.device else default_device()
-    if dev.type == "cpu":
-        torch.set_num_threads(args.threads)
+def measure(
+    dev: torch.device, repeats: int = 11, warmup: int = 3, fit_repeats: int | None = None
+) -> list[tuple]:
+    """Rows (what, input shape, {"helpers": s, "ref": s}, what the reference is)."""
     gpu = dev.type == "cuda"
-    if gpu:
-        torch.backends.cudnn.benchmark = True
-    print(f"device: {describe_device(dev)}; torch {torch.__version__}, fp32, SGD momentum 0.9")
-    print(f"median of {args.repeats} interleaved repeats after {args.warmup} warm-up steps\n")
     rows = []
 
     # resnet50 against torchvision, same weights
@@ -158,8 +119,8 @@ def main() -> None:
     ours.train(), reference.train()
     t = race(
         {"helpers": make_step(ours, x, y), "ref": make_step(reference, x, y)},
-        args.repeats,
-        args.warmup,
+        repeats,
+        warmup,
         dev,
     )
     rows.append(("resnet50", f"{n}x3x{size}x{size}", t, f"torchvision (same logits: {same})"))
@@ -172,8 +133,8 @@ def main() -> None:
     x, y = batch(n, 32, dev, 10)
     t = race(
         {"helpers": make_step(ours, x, y), "ref": make_step(reference, x, y)},
-        args.repeats,
-        args.warmup,
+        repeats,
+        warmup,
         dev,
     )
     rows.append(("resnet20", f"{n}x3x32x32", t, "hand-written, 269,722 params each"))
@@ -203,10 +164,35 @@ def main() -> None:
             progress=False,
         )
 
-    t = race({"helpers": one_fit, "ref": bare_loop}, max(5, args.repeats // 3), 1, dev)
+    t = race({"helpers": one_fit, "ref": bare_loop}, fit_repeats or max(5, repeats // 3), 1, dev)
     t = {k: v / steps for k, v in t.items()}
     rows.append(("fit() loop", f"resnet20, {steps} steps", t, "bare for-loop, per step"))
 
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", default=None, help="default: CUDA if available")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: on a shared machine, threads spinning against other "
+        "processes make timings erratic)",
+    )
+    args = parser.parse_args()
+    dev = torch.device(args.device) if args.device else default_device()
+    if dev.type == "cpu":
+        torch.set_num_threads(args.threads)
+    gpu = dev.type == "cuda"
+    if gpu:
+        torch.backends.cudnn.benchmark = True
+    print(f"device: {describe_device(dev)}; torch {torch.__version__}, fp32, SGD momentum 0.9")
+    print(f"median of {args.repeats} interleaved repeats after {args.warmup} warm-up steps\n")
+    rows = measure(dev, args.repeats, args.warmup)
     header = f"{'what':12s} {'input':20s} {'helpers ms':>11s} {'reference ms':>13s} {'ratio':>6s}"
     print(header + "  reference")
     for what, shape, t, ref in rows:

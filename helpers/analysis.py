@@ -244,7 +244,9 @@ def macs_per_stage(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224
             "stage": table["stage"],
             "blocks": blocks,
             "macs": table["macs"],
-            "macs_per_block": [m / b if b else math.nan for m, b in zip(table["macs"], blocks)],
+            "macs_per_block": [
+                m / b if b else math.nan for m, b in zip(table["macs"], blocks, strict=True)
+            ],
             "percent": 100.0 * table["macs"] / total if total else 0.0,
         }
     )

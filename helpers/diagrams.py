@@ -9,6 +9,7 @@ addition (⊕). Every public function returns the ``Figure`` it draws::
     diagrams.shortcut_options()            # options A, B, C (section 3.3, Table 3)
     diagrams.stride_placement()            # ResNet50 v1 (stride in the 1x1) vs v1.5 (in the 3x3)
     diagrams.preactivation_vs_original()   # He et al. 2016b, Fig. 1(b) vs Fig. 4(e)
+    diagrams.attention_placement()         # SE and CBAM inside a bottleneck (Hu / Woo et al.)
 
 ``draw_block`` draws one block on an Axes from plain strings, so a notebook can sketch a
 variant of its own.
@@ -24,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 __all__ = [
+    "attention_placement",
     "basic_and_bottleneck",
     "basic_block",
     "draw_block",
@@ -64,8 +66,8 @@ def _box(ax: Axes, x: float, y: float, label: str, *, highlight: bool, width: fl
             linewidth=2.2 if highlight else 1.0,
         )
     )
-    ax.text(x, y, label, ha="center", va="center", fontsize=9,
-            color=_HIGHLIGHT if highlight else "black", fontweight="bold" if highlight else None)  # fmt: skip
+    style = {"color": _HIGHLIGHT, "fontweight": "bold"} if highlight else {"color": "black"}
+    ax.text(x, y, label, ha="center", va="center", fontsize=9, **style)
 
 
 def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> None:
@@ -208,7 +210,10 @@ def stride_placement() -> Figure:
     """ResNet50 v1 (stride 2 on the first 1x1 conv) beside v1.5 (stride 2 on the 3x3 conv)."""
     fig, axes = _figure(2, 11)
     shortcut = "1x1 conv, 512,\nstride 2 + BN"
-    for ax, v1, title in ((axes[0], True, "v1 (paper, Caffe)"), (axes[1], False, "v1.5 (torchvision)")):
+    for ax, v1, title in (
+        (axes[0], True, "v1 (paper, Caffe)"),
+        (axes[1], False, "v1.5 (torchvision)"),
+    ):
         draw_block(ax, _bottleneck(128, 2, stride_in_1x1=v1), shortcut,
                    title=f"{title}: first block of layer2", highlight=(0,) if v1 else (3,),
                    input_label="x: 256 ch, 56x56", output_label="512 ch, 28x28")  # fmt: skip
@@ -221,4 +226,20 @@ def preactivation_vs_original() -> Figure:
     draw_block(axes[0], _basic(64), title="Original (He et al. 2016a)\nReLU after the addition")
     draw_block(axes[1], ["BN", "ReLU", "3x3 conv, 64", "BN", "ReLU", "3x3 conv, 64"], after=(),
                title="Pre-activation (He et al. 2016b)\nnothing after the addition")  # fmt: skip
+    return fig
+
+
+def attention_placement() -> Figure:
+    """Where SE (Hu et al. 2018, Fig. 3) and CBAM (Woo et al. 2018, Fig. 3) sit in a bottleneck.
+
+    The module re-weights the residual branch after its last BN, before the addition; the
+    shortcut is left alone. CBAM is two modules in sequence: channel gates, then spatial gates.
+    """
+    fig, axes = _figure(2, 12)
+    se = [*_bottleneck(64), "SE: channel gates\nσ(MLP(avg))"]
+    cbam = [*_bottleneck(64), "CBAM: channel gates\nσ(MLP(avg)+MLP(max))",
+            "CBAM: spatial gates\nσ(7x7 on [mean; max])"]  # fmt: skip
+    draw_block(axes[0], se, title="SE-ResNet bottleneck", highlight=(8,), input_label="256-d")
+    draw_block(axes[1], cbam, title="CBAM-ResNet bottleneck", highlight=(8, 9),
+               input_label="256-d")  # fmt: skip
     return fig

@@ -80,8 +80,7 @@ def _check_factories(factories: Any) -> dict[str, Callable[[], nn.Module]]:
     for name, factory in factories.items():
         if not isinstance(name, str) or not callable(factory):
             raise TypeError(
-                f"factories must map str names to callables, got {name!r}: "
-                f"{type(factory).__name__}"
+                f"factories must map str names to callables, got {name!r}: {type(factory).__name__}"
             )
     return dict(factories)
 
@@ -168,6 +167,4 @@ def run_experiment(
                     **(dict(extra(model)) if extra is not None else {}),
                 }
             )
-    return ExperimentResult(
-        curves=pd.concat(curves, ignore_index=True), final=pd.DataFrame(finals)
-    )
+    return ExperimentResult(curves=pd.concat(curves, ignore_index=True), final=pd.DataFrame(finals))

@@ -135,7 +135,6 @@ def saved_activation_bytes(model: nn.Module, x: Tensor, amp: str | None = None) 
             seen[storage.data_ptr()] = storage.nbytes()
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        with autocast_for(x.device, amp):
-            model(x)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast_for(x.device, amp):
+        model(x)
     return sum(seen.values())

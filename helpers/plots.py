@@ -314,3 +314,30 @@ def plot_cam_grid(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_seed_spread(
+    final: pd.DataFrame, column: str = "val_err", *, ylabel: str | None = None
+) -> Figure:
+    """One dot per seed and a bar for the mean, per model: is a gap bigger than the spread?
+
+    final: a table with columns ``model``, ``seed`` and ``column`` (e.g.
+    ``helpers.experiments.run_experiment(...).final``); models keep their first-seen order.
+    """
+    missing = [c for c in ("model", "seed", column) if c not in final.columns]
+    if missing:
+        raise ValueError(f"final has no column(s) {missing}; it has {list(final.columns)}")
+    order = list(dict.fromkeys(final["model"]))
+    with sns.axes_style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(order), 3.4), layout="constrained")
+        means = final.groupby("model", sort=False)[column].mean().loc[order]
+        ax.bar(range(len(order)), means.to_numpy(), color="#dddddd", edgecolor="#555555")
+        for i, model in enumerate(order):
+            rows = final[final["model"] == model]
+            ax.scatter(np.full(len(rows), i), rows[column], color="black", zorder=3, s=18)
+            for _, row in rows.iterrows():
+                ax.annotate(f"seed {row['seed']}", (i, row[column]), xytext=(6, 0),
+                            textcoords="offset points", fontsize=7, va="center")  # fmt: skip
+        ax.set_xticks(range(len(order)), order)
+        ax.set_ylabel(ylabel or column)
+    return fig

@@ -146,7 +146,9 @@ def test_trained_gradient_norms() -> None:
     right = gradient_norms(model, images, labels)
     kwargs = dict(model=model, images=images, labels=labels)
     assert nb01.trained_gradient_norms(right, **kwargs).status == PASS
-    assert nb01.trained_gradient_norms(gradient_norms(other, images, labels), **kwargs).status == FAIL
+    assert (
+        nb01.trained_gradient_norms(gradient_norms(other, images, labels), **kwargs).status == FAIL
+    )
     assert nb01.trained_gradient_norms([1.0, 2.0], **kwargs).status == FAIL
 
 

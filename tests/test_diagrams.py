@@ -65,7 +65,7 @@ def test_preactivation_block_has_nothing_after_the_addition() -> None:
 
 
 def test_draw_block_rejects_bad_input() -> None:
-    fig, ax = plt.subplots()
+    _, ax = plt.subplots()
     with pytest.raises(ValueError, match="at least one"):
         diagrams.draw_block(ax, [])
     with pytest.raises(ValueError, match="outside"):

@@ -47,7 +47,9 @@ def test_final_is_the_last_epoch_of_each_run(result) -> None:
     assert list(final["seed"]) == [0, 1, 0, 1]
     last = curves[curves["epoch"] == 2].reset_index(drop=True)
     pd.testing.assert_series_equal(final["train_err"], last["train_err"], check_names=False)
-    assert list(final["params"]) == [sum(p.numel() for p in tiny_net(h).parameters()) for h in (2, 2, 6, 6)]
+    assert list(final["params"]) == [
+        sum(p.numel() for p in tiny_net(h).parameters()) for h in (2, 2, 6, 6)
+    ]
     assert (final["depth"] == 5).all()  # the extra column
 
 

@@ -1,4 +1,4 @@
-"""helpers.transfer: checked weight loading, freezing, parameter groups, the offline source model."""
+"""helpers.transfer: checked loading, freezing, parameter groups, the offline source model."""
 
 from __future__ import annotations
 
@@ -250,9 +250,10 @@ def test_freeze_until_a_stage_and_unfreeze():
     transfer.freeze(model, until="layer3")
     table = transfer.summary(model, show=False)
     assert list(table["status"][:6]) == ["frozen"] * 4 + ["trainable"] * 2
-    assert table.loc["total", "trainable"] == table.loc["layer4", "parameters"] + table.loc[
-        "head", "parameters"
-    ]
+    assert (
+        table.loc["total", "trainable"]
+        == table.loc["layer4", "parameters"] + table.loc["head", "parameters"]
+    )
     assert not model.conv1.weight.requires_grad and model.layer4[0].conv1.weight.requires_grad
     transfer.unfreeze(model)
     assert all(p.requires_grad for p in model.parameters())
@@ -299,7 +300,9 @@ def test_summary_prints_a_row_per_part(capsys):
     table = transfer.summary(models.resnet20())
     out = capsys.readouterr().out
     assert list(table.index) == ["stem", "layer1", "layer2", "layer3", "head", "total"]
-    assert table.loc["total", "parameters"] == sum(p.numel() for p in models.resnet20().parameters())
+    assert table.loc["total", "parameters"] == sum(
+        p.numel() for p in models.resnet20().parameters()
+    )
     assert re.search(r"total\s+269,\d{3}", out)
 
 
@@ -320,7 +323,7 @@ def tiny_task():
 
 def test_source_model_is_saved_with_metadata_and_reused(tiny_task, tmp_path, monkeypatch):
     kwargs = dict(arch="resnet20", model_kwargs={"width": 0.25}, epochs=1, cache_dir=tmp_path)
-    path, meta = transfer.source_model(tiny_task, verbose=False, **kwargs)
+    path, _ = transfer.source_model(tiny_task, verbose=False, **kwargs)
     assert path.parent == tmp_path and [p.name for p in tmp_path.iterdir()] == [path.name]
     state, saved = transfer.read_weights_file(path)  # weights_only=True inside
     assert saved["categories"] == ["circle", "square", "cross"] and 0 <= saved["source_acc"] <= 1
@@ -345,7 +348,7 @@ def test_a_corrupt_cache_file_is_trained_again(tiny_task, tmp_path, capsys):
     kwargs = dict(arch="resnet20", model_kwargs={"width": 0.25}, epochs=1, cache_dir=tmp_path)
     path, _ = transfer.source_model(tiny_task, verbose=False, **kwargs)
     path.write_bytes(b"not a checkpoint")
-    again, meta = transfer.source_model(tiny_task, verbose=False, **kwargs)
+    again, _ = transfer.source_model(tiny_task, verbose=False, **kwargs)
     assert "unreadable" in capsys.readouterr().out and transfer.read_weights_file(again)
 
 
@@ -377,7 +380,7 @@ def test_write_image_folder_round_trips(tiny_task, tmp_path):
 
 def test_resized_loader():
     batches = [(torch.randn(2, 3, 8, 8), torch.tensor([0, 1]))]
-    (x, y), = list(transfer.Resized(batches, 32))
+    ((x, _),) = list(transfer.Resized(batches, 32))
     assert x.shape == (2, 3, 32, 32) and len(transfer.Resized(batches, 32)) == 1
 
 
@@ -435,3 +438,11 @@ def test_weight_change_per_part():
         model.layer3[0].conv1.weight.mul_(2)
     change = transfer.weight_change(model, before)
     assert change["stem"] == 0 and change["layer1"] == 0 and change["layer3"] > 0.1
+
+
+def test_new_head_can_be_asked_for_with_the_same_class_count(tv18_file):
+    path, reference = tv18_file
+    torch.manual_seed(0)
+    model = transfer.load_pretrained("resnet18", path, 1000, new_head=True, verbose=False)
+    assert model.load_report.new_head and "new_head=True" in model.load_report.reason
+    assert not torch.equal(model.fc.weight, reference.fc.weight)

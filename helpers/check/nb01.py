@@ -183,7 +183,7 @@ def _zero_init_gradients() -> tuple[int, int]:
 
 @exercise("Convolutions without a gradient in a zero-initialised ResNet-56")
 def zero_init_zero_gradients(answer: int) -> str:
-    """How many conv weights of ``resnet56(zero_init_residual=True)`` get an exactly zero gradient."""
+    """How many conv weights of ``resnet56(zero_init_residual=True)`` get a zero gradient."""
     expected, total = _zero_init_gradients()
     _expect_count(
         answer,

@@ -203,6 +203,14 @@ class TrainConfig:
         group="running",
         resume=False,
     )
+    compile: bool = setting(
+        False,
+        help="torch.compile the training forward pass: faster steps on a GPU after tens of "
+        "seconds of compiling; on a CPU often no faster (measure: benchmarks/precision.py)",
+        check=_flag,
+        group="running",
+        resume=False,
+    )
     sync_bn: bool = setting(
         False,
         help="SyncBatchNorm under DistributedDataParallel (torchrun; CUDA only)",

@@ -103,6 +103,8 @@ def fit(
         trainer.use_checkpoint_dir(Path(cfg.checkpoint_dir))
     if world_size > 1:
         trainer.model, trainer.net = distributed.wrap_ddp(model, dev, cfg.sync_bn)
+    if cfg.compile:  # the state dict, EMA and evaluation keep using the uncompiled model
+        trainer.net = torch.compile(trainer.net)
     return trainer.run(train_loader, val_loader, on_epoch_end)
 
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -10,13 +15,18 @@ from torch import nn
 
 from helpers import config
 from helpers.train.config import AMP_MODES
+from helpers.validate import check_int
 
 __all__ = [
+    "PrecisionChoice",
     "autocast",
     "check_amp",
+    "choose_cpu_precision",
+    "cpu_bf16_support",
     "grad_scaler",
     "model_device",
     "resolve_device",
+    "time_training_steps",
     "to_layout",
 ]
 
@@ -69,3 +79,136 @@ def to_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     if channels_last and x.dim() == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+# ---- choosing the CPU precision by the hardware and a short measurement
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """What :func:`choose_cpu_precision` picked, and the evidence.
+
+    ``amp`` and ``channels_last`` go straight into ``fit`` / TrainConfig; ``seconds`` holds the
+    median seconds per training step of every candidate measured (keys such as
+    ``"fp32"``, ``"bf16+channels_last"``); ``reason`` says why in one sentence.
+    """
+
+    amp: str | None
+    channels_last: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        """The candidate's name, e.g. ``"fp32"`` or ``"bf16+channels_last"``."""
+        return _label(self.amp, self.channels_last)
+
+
+def _label(amp: str | None, channels_last: bool) -> str:
+    return (amp or "fp32") + ("+channels_last" if channels_last else "")
+
+
+def cpu_bf16_support() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16); without either,
+    torch emulates bf16 by conversions, which is rarely faster than fp32."""
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
+def time_training_steps(
+    model: nn.Module,
+    candidates: Sequence[tuple[str | None, bool]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+) -> dict[str, float]:
+    """Median seconds per SGD training step of each ``(amp, channels_last)`` candidate.
+
+    Each candidate trains its own copy of ``model`` on the fixed batch x: (B, C, H, W),
+    y: (B,). One untimed warm-up step each, then ``steps`` timed steps, interleaved in
+    alternating order so that load from other processes hits all candidates alike.
+    """
+    runs: dict[str, Callable[[], None]] = {}
+    for amp, channels_last in candidates:
+        net = copy.deepcopy(model).train()
+        if channels_last:
+            net.to(memory_format=torch.channels_last)
+        runs[_label(amp, channels_last)] = _one_step(net, to_layout(x, channels_last), y, amp)
+    for run in runs.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for r in range(steps):
+        for name in names if r % 2 == 0 else reversed(names):
+            _sync(x.device)
+            start = time.perf_counter()
+            runs[name]()
+            _sync(x.device)  # CUDA runs asynchronously: wait for the step to finish
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _one_step(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: str | None
+) -> Callable[[], None]:
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
+
+    def step() -> None:
+        with autocast(x.device, amp):
+            loss = nn.functional.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def choose_cpu_precision(
+    model: nn.Module,
+    input_size: Sequence[int] = (3, 32, 32),
+    *,
+    batch_size: int = 64,
+    steps: int = 3,
+    margin: float = 0.05,
+) -> PrecisionChoice:
+    """The fastest CPU training precision and memory format for ``model``, measured here.
+
+    bf16 autocast is a candidate only where the CPU has AVX512-BF16 or AMX-BF16
+    (:func:`cpu_bf16_support`); fp32 and channels_last always are. Each candidate trains a copy
+    of ``model`` (the model itself is not changed) for ``steps`` timed steps on a random batch
+    of ``batch_size`` inputs of shape ``input_size`` (C, H, W). fp32 in the default layout
+    wins unless another candidate is faster by more than ``margin`` (0.05: 5 %), so noise
+    alone does not switch precision. Takes a few seconds for a ResNet-20 at 32x32.
+    """
+    check_int("batch_size", batch_size, 1)
+    check_int("steps", steps, 1)
+    if len(input_size) != 3 or not all(isinstance(n, int) and n > 0 for n in input_size):
+        raise ValueError(f"input_size must be (C, H, W) positive ints, got {tuple(input_size)!r}")
+    if model_device(model).type != "cpu":
+        raise ValueError(
+            f"choose_cpu_precision measures on the CPU; the model is on {model_device(model)}"
+        )
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, *input_size, generator=generator)
+    with torch.no_grad():
+        num_classes = copy.deepcopy(model).eval()(x[:1]).shape[1]
+    y = torch.randint(0, num_classes, (batch_size,), generator=generator)
+    bf16 = cpu_bf16_support()
+    candidates = [(None, False), (None, True)]
+    if bf16:
+        candidates += [("bf16", False), ("bf16", True)]
+    seconds = time_training_steps(model, candidates, x, y, steps)
+    best_amp, best_cl = min(candidates, key=lambda c: seconds[_label(*c)])
+    base = seconds["fp32"]
+    best = seconds[_label(best_amp, best_cl)]
+    hardware = "this CPU has native bf16" if bf16 else "no native bf16 on this CPU: not tried"
+    if best < base * (1 - margin):
+        reason = f"{_label(best_amp, best_cl)} was {base / best:.2f}x faster than fp32 ({hardware})"
+        return PrecisionChoice(best_amp, best_cl, seconds, reason)
+    reason = f"nothing beat fp32 by more than {margin:.0%} ({hardware})"
+    return PrecisionChoice(None, False, seconds, reason)

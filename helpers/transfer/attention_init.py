@@ -85,7 +85,7 @@ def _last_branch_bn(block: nn.Module, where: str) -> nn.modules.batchnorm._Batch
 
 @torch.no_grad()
 def _constant_factor(attention: nn.Module, channels: int, where: str) -> float:
-    """The constant c with attention(x) == c * x once the gates are zeroed (checked, not assumed)."""
+    """The constant c with attention(x) == c * x once the gates are zeroed (checked)."""
     was_training = attention.training
     attention.eval()
     x = torch.rand(2, channels, 5, 5) + 0.5

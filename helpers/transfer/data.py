@@ -1,8 +1,8 @@
 """Data for transfer experiments: class subsets, k images per class, an ImageFolder on disk.
 
-    source = class_subset(digits, ["0", "1", "2", "3", "4"])   # labels renumbered 0..4
-    few = per_class(target.train, 5, seed=0)                   # 5 labelled images per class
-    write_image_folder("/tmp/my_images", shapes.train, shapes.classes, per_class=20)
+source = class_subset(digits, ["0", "1", "2", "3", "4"])   # labels renumbered 0..4
+few = per_class(target.train, 5, seed=0)                   # 5 labelled images per class
+write_image_folder("/tmp/my_images", shapes.train, shapes.classes, per_class=20)
 """
 
 from __future__ import annotations

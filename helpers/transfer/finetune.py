@@ -49,7 +49,7 @@ def _stages(model: nn.Module) -> tuple[str, ...]:
 
 
 def model_parts(model: nn.Module) -> dict[str, list[nn.Module]]:
-    """The model's top-level modules grouped as ``{"stem": [...], "layer1": [...], ..., "head": [...]}``."""
+    """Top-level modules by part: ``{"stem": [...], "layer1": [...], ..., "head": [...]}``."""
     stages = _stages(model)
     parts: dict[str, list[nn.Module]] = {STEM: [], **{s: [] for s in stages}, HEAD: []}
     current = STEM

@@ -1,7 +1,7 @@
 """Pretrained weights into the course's models: torchvision's ImageNet weights, or a saved file.
 
     model = load_pretrained("resnet50", "IMAGENET1K_V2", num_classes=10)   # new 10-class fc
-    model = load_pretrained("cbam_resnet50", num_classes=10)   # backbone from torchvision's resnet50
+    model = load_pretrained("cbam_resnet50", num_classes=10)   # torchvision's resnet50 backbone
     model = load_pretrained("resnet18", "runs/source.pt", stem="cifar", width=0.25)
 
 Nothing loads silently in part. Every tensor of the weights must find a slot of the same name and
@@ -95,14 +95,15 @@ def _check_arch(name: str) -> str:
     if name not in BACKBONE_OF:
         raise ValueError(
             f"no pretrained weights for {name!r}: torchvision has ImageNet weights for "
-            f"{sorted(set(BACKBONE_OF.values()))}, and {sorted(k for k in BACKBONE_OF if '_' in k)} "
+            f"{sorted(set(BACKBONE_OF.values()))}, and "
+            f"{sorted(k for k in BACKBONE_OF if '_' in k)} "
             "load the resnet50 backbone"
         )
     return BACKBONE_OF[name]
 
 
 def torchvision_weights(name: str, weights: str = "DEFAULT") -> torchvision.models.WeightsEnum:
-    """torchvision's weights enum member for course model ``name`` (e.g. ResNet50_Weights.IMAGENET1K_V2).
+    """torchvision's weights for course model ``name``, e.g. ``ResNet50_Weights.IMAGENET1K_V2``.
 
     ``weights`` is ``"DEFAULT"``, ``"IMAGENET1K_V1"`` or ``"IMAGENET1K_V2"`` (resnet50/101/152).
     """
@@ -134,8 +135,8 @@ def _download_hint(weights: torchvision.models.WeightsEnum) -> str:
     target = _cached_file(weights.url)
     return (
         f"{weights} needs {weights.url} ({weights.meta.get('_file_size', '?')} MB). On a machine "
-        f"with a network run `python -c \"import torchvision; torchvision.models.{weights}"
-        f".get_state_dict()\"` or download the file, then copy it to {target} (the torch hub "
+        f'with a network run `python -c "import torchvision; torchvision.models.{weights}'
+        f'.get_state_dict()"` or download the file, then copy it to {target} (the torch hub '
         "cache; TORCH_HOME moves it)."
     )
 
@@ -320,6 +321,7 @@ def load_pretrained(
     weights: str | os.PathLike | torchvision.models.WeightsEnum = "DEFAULT",
     num_classes: int | None = None,
     *,
+    new_head: bool = False,
     verbose: bool = True,
     **model_kwargs: Any,
 ) -> nn.Module:
@@ -328,7 +330,8 @@ def load_pretrained(
     ``weights``: a torchvision weights name (``"DEFAULT"``, ``"IMAGENET1K_V1"``,
     ``"IMAGENET1K_V2"`` for resnet50/101/152) or the path of a saved state dict (as written by
     :func:`helpers.transfer.save_source_model`). ``num_classes=None`` keeps the weights' head
-    (1000 ImageNet classes); another count builds a new ``fc``. ``model_kwargs`` go to the
+    (1000 ImageNet classes); another count builds a new ``fc``, and so does ``new_head=True``
+    (other classes that happen to be as many as the weights'). ``model_kwargs`` go to the
     builder (``stem=``, ``width=`` ... must match the weights). se/cbam/ta_resnet50 load
     torchvision's resnet50 backbone; their attention modules (and TA-ResNet50's head) start
     new. The :class:`LoadReport` is printed (``verbose``) and kept as ``model.load_report``.
@@ -349,7 +352,7 @@ def load_pretrained(
     if classes is None:
         raise WeightsMismatchError(f"{source} has no head `{HEAD}`: pass num_classes=")
     model = course_models.create(name, num_classes=classes, **model_kwargs)
-    reasons = []
+    reasons = ["new_head=True"] if new_head else []
     if num_classes is not None and num_classes != weight_classes:
         reasons.append(f"num_classes={num_classes}, the weights have {weight_classes} classes")
     if not _same_head_design(model, state_dict):
@@ -379,7 +382,9 @@ def pretrained_meta(
         _, meta = read_weights_file(weights)
         needed = ("image_size", "mean", "std", "categories")
         if any(k not in meta for k in needed):
-            raise ValueError(f"{weights} has no metadata with {needed}: cannot build its transforms")
+            raise ValueError(
+                f"{weights} has no metadata with {needed}: cannot build its transforms"
+            )
         size = int(meta["image_size"])
         meta["transforms"] = v2.Compose(
             [

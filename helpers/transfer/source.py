@@ -134,7 +134,7 @@ def source_model(
         mean=list(splits.mean),
         std=list(splits.std),
         source_acc=acc,
-        description=f"{arch} {model_kwargs} pretrained on {splits.source}",
+        description=f"{arch} {model_kwargs} pretrained on {splits.name or splits.source}",
         torch=str(torch.__version__),
     )
     save_source_model(path, model, meta)

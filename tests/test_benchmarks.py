@@ -1,0 +1,92 @@
+"""benchmarks/run_all.py at toy size, and helpers.train.precision.choose_cpu_precision."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from helpers.train import precision
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tiny_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5),
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_run_all_smoke_prints_one_table_of_ratios_and_writes_json(tmp_path):
+    out = tmp_path / "run_all.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/run_all.py", "--smoke", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout
+    assert text.count("| benchmark | contender | baseline | speed ratio | detail |") == 1
+    assert "load average" in text and "torch " in text and "CPU: " in text
+    record = json.loads(out.read_text())
+    names = " ".join(r["benchmark"] for r in record["rows"])
+    for part in ("loader", "train step", "resnet20 step", "resnet50 step", "choose_cpu_precision"):
+        assert part in names
+    assert all(r["ratio"] > 0 for r in record["rows"])
+    assert record["machine"]["torch"] == torch.__version__
+
+
+def test_choice_without_native_bf16_never_tries_bf16(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: False)
+    choice = precision.choose_cpu_precision(tiny_net(), (3, 8, 8), batch_size=4, steps=1)
+    assert set(choice.seconds) == {"fp32", "fp32+channels_last"}
+    assert choice.amp is None
+    assert "not tried" in choice.reason
+
+
+def _fake_times(times):
+    def fake(model, candidates, x, y, steps):
+        assert {precision._label(*c) for c in candidates} == set(times)
+        return dict(times)
+
+    return fake
+
+
+def test_choice_takes_the_fastest_candidate_when_it_beats_fp32_by_the_margin(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: True)
+    times = {"fp32": 1.0, "fp32+channels_last": 0.9, "bf16": 0.6, "bf16+channels_last": 0.5}
+    monkeypatch.setattr(precision, "time_training_steps", _fake_times(times))
+    choice = precision.choose_cpu_precision(tiny_net(), (3, 8, 8), batch_size=2, steps=1)
+    assert (choice.amp, choice.channels_last, choice.label) == ("bf16", True, "bf16+channels_last")
+    assert "2.00x" in choice.reason
+
+
+def test_choice_keeps_fp32_when_nothing_is_clearly_faster(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: True)
+    times = {"fp32": 1.0, "fp32+channels_last": 0.97, "bf16": 1.4, "bf16+channels_last": 0.98}
+    monkeypatch.setattr(precision, "time_training_steps", _fake_times(times))
+    choice = precision.choose_cpu_precision(tiny_net(), (3, 8, 8), batch_size=2, steps=1)
+    assert (choice.amp, choice.channels_last) == (None, False)
+
+
+def test_choice_measures_real_steps_and_leaves_the_model_alone():
+    model = tiny_net()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    choice = precision.choose_cpu_precision(model, (3, 8, 8), batch_size=4, steps=1)
+    assert choice.label in choice.seconds and all(s > 0 for s in choice.seconds.values())
+    expected = 4 if precision.cpu_bf16_support() else 2
+    assert len(choice.seconds) == expected
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("size", [(3, 8), (3, 0, 8), (3, 8.0, 8)])
+def test_choice_rejects_a_bad_input_size(size):
+    with pytest.raises(ValueError, match="input_size"):
+        precision.choose_cpu_precision(tiny_net(), size)
