@@ -181,8 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="add torch.compile (slow)")
     parser.add_argument("--course", action="store_true", help="time every notebook (minutes)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows here")
+    parser.add_argument("--batch-size", type=int, help="of the step benchmarks (default 128)")
+    parser.add_argument("--repeats", type=int, help="timed steps per contender (default 3)")
     args = parser.parse_args(argv)
     images, loader_repeats, step_repeats, batch = SIZES["smoke" if args.smoke else "normal"]
+    batch = args.batch_size or batch
+    step_repeats = args.repeats or step_repeats
     start = time.perf_counter()
     head = machine_lines()
     table = Table()
@@ -198,9 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.busy:
         stages.append(("busy", lambda: run_busy(table, batch, step_repeats + 2)))
     for name, stage in stages:
-        begin = time.perf_counter()
+        begin, done = time.perf_counter(), len(table.rows)
         stage()
         print(f"[{name}: {time.perf_counter() - begin:.0f} s]", file=sys.stderr, flush=True)
+        for row in table.rows[done:]:  # progress, in case a long run is stopped
+            print("  ", " | ".join(map(str, row.values())), file=sys.stderr, flush=True)
     course = []
     if args.course:
         course = run_course(sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")))

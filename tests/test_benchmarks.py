@@ -90,3 +90,56 @@ def test_choice_measures_real_steps_and_leaves_the_model_alone():
 def test_choice_rejects_a_bad_input_size(size):
     with pytest.raises(ValueError, match="input_size"):
         precision.choose_cpu_precision(tiny_net(), size)
+
+
+# ---- helpers.speed (notebook 08's measurements)
+
+
+def test_profile_categories_shares_sum_to_one_and_find_the_convolutions():
+    from helpers import speed
+
+    x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 5, (4,))
+    shares, table = speed.profile_categories(tiny_net(), x, y, steps=1)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["convolution"] > 0 and "Self CPU" in table
+
+
+def test_loader_rates_times_every_loader():
+    from helpers import data, speed
+
+    splits = data.load("shapes", train_size=64, val_size=0, test_size=0)
+    loaders = {
+        "pil": speed.pil_loader(splits.train, splits.mean, splits.std, batch_size=32, workers=0),
+        "device": data.DeviceLoader.from_set(
+            splits.train, batch_size=32, mean=splits.mean, std=splits.std, augment=True
+        ),
+    }
+    x, _ = next(iter(loaders["pil"]))
+    assert x.shape == (32, 3, 32, 32) and x.dtype == torch.float32
+    rates = speed.loader_rates(loaders, torch.device("cpu"), repeats=1)
+    assert set(rates) == {"pil", "device"} and all(r > 0 for r in rates.values())
+
+
+def test_gpu_results_reads_records_and_skips_histories(tmp_path):
+    from helpers import speed
+
+    assert speed.gpu_results(tmp_path / "missing") == []
+    (tmp_path / "3_resnet18_94.json").write_text(json.dumps({"val_acc_mean": 0.94}))
+    (tmp_path / "3_resnet18_94_seed0.history.json").write_text("{}")
+    (record,) = speed.gpu_results(tmp_path)
+    assert record == {"file": "3_resnet18_94.json", "val_acc_mean": 0.94}
+
+
+def test_gpu_run_toy_recipe_keeps_every_option_but_the_sizes():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_run
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    argv = gpu_run.toy(gpu_run.RECIPE_R20)
+    assert argv[argv.index("--epochs") + 1] == "2" and "--milestones" not in argv
+    assert argv[argv.index("--schedule") + 1] == "cosine"
+    argv = gpu_run.toy(gpu_run.RECIPE_94)
+    for option in ("--compile", "--channels-last", "--tta", "--nesterov", "--ema-decay"):
+        assert option in argv
+    assert "width=0.25" in argv

@@ -122,4 +122,5 @@ def robustness(
     table = pd.DataFrame(rows)
     clean = table[table["severity"] == 0]
     extra = [clean.assign(corruption=k) for k in kinds[1:]]
-    return pd.concat([table, *extra], ignore_index=True)
+    table = pd.concat([table, *extra], ignore_index=True)
+    return table.sort_values(["corruption", "model", "severity"], kind="stable", ignore_index=True)
