@@ -201,7 +201,7 @@ def recipe(run: Run, name: str, argv: list[str], data: Path, test: Path | None, 
             train_seconds_mean=statistics.mean(secs),
         )
         print(f"[{name}] val acc {summary['val_acc_mean']:.4f} over {len(done)} seed(s), "
-              f"{summary['train_seconds_mean']:.1f} s of training (incl. compile)")  # fmt: skip
+              f"{summary['train_seconds_mean']:.1f} s of training (incl. any compile)")  # fmt: skip
     run.save(name, summary)
 
 

@@ -13,12 +13,19 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "analysis",
+    "calibration",
     "cam",
     "check",
     "config",
     "data",
+    "diagrams",
+    "excitation",
+    "experiments",
+    "mixed_precision",
     "models",
+    "overhead",
     "plots",
+    "speed",
     "train",
     "transfer",
 )
