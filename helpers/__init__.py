@@ -26,6 +26,7 @@ _SUBMODULES = (
     "overhead",
     "plots",
     "speed",
+    "timing",
     "train",
     "transfer",
 )

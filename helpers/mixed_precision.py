@@ -15,31 +15,14 @@ both alike, and the median is reported.
 
 from __future__ import annotations
 
-import contextlib
-import statistics
-import time
 from collections.abc import Callable, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from helpers.validate import check_int
+from helpers.timing import autocast_for, median_step_times, sgd_step
 
 __all__ = ["autocast_for", "bf16_hardware", "saved_activation_bytes", "step_times"]
-
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def autocast_for(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` for ``amp`` ("bf16", "fp16") on ``device``, or a no-op for None."""
-    if amp is None:
-        return contextlib.nullcontext()
-    if amp not in _DTYPES:
-        raise ValueError(f"amp must be 'bf16', 'fp16' or None, got {amp!r}")
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("fp16 autocast needs a CUDA device here; use amp='bf16' on a CPU")
-    return torch.autocast(device.type, dtype=_DTYPES[amp])
 
 
 def bf16_hardware() -> dict[str, bool | str]:
@@ -59,24 +42,6 @@ def bf16_hardware() -> dict[str, bool | str]:
     return info
 
 
-def _step(model: nn.Module, x: Tensor, y: Tensor, amp: str | None) -> Callable[[], None]:
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step() -> None:
-        with autocast_for(x.device, amp):
-            loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # outside autocast, as torch's AMP recipe says
-        opt.step()
-
-    return step
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def step_times(
     contenders: Mapping[str, str | None],
     make_model: Callable[[], nn.Module],
@@ -93,8 +58,6 @@ def step_times(
     Steps alternate between contenders, in alternating order, ``repeats`` times after
     ``warmup`` untimed steps each.
     """
-    check_int("repeats", repeats, 1)
-    check_int("warmup", warmup, 0)
     if not contenders:
         raise ValueError("contenders must name at least one {label: amp} pair")
     base = make_model().to(x.device)
@@ -102,20 +65,8 @@ def step_times(
     for label, amp in contenders.items():
         model = make_model().to(x.device)
         model.load_state_dict(base.state_dict())
-        steps[label] = _step(model.train(), x, y, amp)
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    times: dict[str, list[float]] = {label: [] for label in steps}
-    labels = list(steps)
-    for r in range(repeats):
-        for label in labels if r % 2 == 0 else reversed(labels):
-            _sync(x.device)
-            start = time.perf_counter()
-            steps[label]()
-            _sync(x.device)
-            times[label].append(time.perf_counter() - start)
-    return {label: statistics.median(t) for label, t in times.items()}
+        steps[label] = sgd_step(model.train(), x, y, amp, lr=0.01)
+    return median_step_times(steps, x.device, repeats=repeats, warmup=warmup)
 
 
 def saved_activation_bytes(model: nn.Module, x: Tensor, amp: str | None = None) -> int:

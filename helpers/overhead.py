@@ -11,29 +11,13 @@ ratio to a baseline::
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable, Mapping
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from helpers.validate import check_int
+from helpers.timing import median_step_times, sgd_step
 
 __all__ = ["train_step_times"]
-
-
-def _train_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-
-    def step() -> None:
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
 
 
 def train_step_times(
@@ -50,23 +34,7 @@ def train_step_times(
     x: (B, C, H, W) and y: (B,) is the one batch every step uses. After ``warmup`` untimed
     steps each, the models take turns, in alternating order, for ``repeats`` timed steps.
     """
-    check_int("repeats", repeats, 1)
-    check_int("warmup", warmup, 0)
     if not isinstance(factories, Mapping) or not factories:
         raise ValueError("factories must be a non-empty dict {name: function building a model}")
-    steps = {name: _train_step(f().to(x.device).train(), x, y) for name, f in factories.items()}
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    names = list(steps)
-    for r in range(repeats):
-        for name in names if r % 2 == 0 else reversed(names):
-            if x.device.type == "cuda":
-                torch.cuda.synchronize(x.device)
-            start = time.perf_counter()
-            steps[name]()
-            if x.device.type == "cuda":
-                torch.cuda.synchronize(x.device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    steps = {name: sgd_step(f().to(x.device).train(), x, y) for name, f in factories.items()}
+    return median_step_times(steps, x.device, repeats=repeats, warmup=warmup)

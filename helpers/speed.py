@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from helpers.timing import sgd_step
 from helpers.validate import check_int
 
 __all__ = [
@@ -121,13 +121,7 @@ def profile_categories(
     from torch.profiler import ProfilerActivity, profile
 
     check_int("steps", steps, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-
-    def step() -> None:
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    step = sgd_step(model, x, y)
 
     model.train()
     step()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +12,7 @@ import torch
 from torch import nn
 
 from helpers import config
+from helpers.timing import autocast_for, median_step_times, sgd_step
 from helpers.train.config import AMP_MODES
 from helpers.validate import check_int
 
@@ -62,10 +61,7 @@ def check_amp(amp: Any, dev: torch.device) -> str | None:
 
 def autocast(dev: torch.device, amp: str | None) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for the mode, or a no-op context without mixed precision."""
-    if amp is None:
-        return contextlib.nullcontext()
-    dtype = torch.float16 if amp == "fp16" else torch.bfloat16
-    return torch.autocast(device_type=dev.type, dtype=dtype)
+    return autocast_for(dev, amp)
 
 
 def grad_scaler(amp: str | None) -> torch.amp.GradScaler | None:
@@ -133,39 +129,8 @@ def time_training_steps(
         net = copy.deepcopy(model).train()
         if channels_last:
             net.to(memory_format=torch.channels_last)
-        runs[_label(amp, channels_last)] = _one_step(net, to_layout(x, channels_last), y, amp)
-    for run in runs.values():
-        run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for r in range(steps):
-        for name in names if r % 2 == 0 else reversed(names):
-            _sync(x.device)
-            start = time.perf_counter()
-            runs[name]()
-            _sync(x.device)  # CUDA runs asynchronously: wait for the step to finish
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
-def _one_step(
-    net: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: str | None
-) -> Callable[[], None]:
-    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-
-    def step() -> None:
-        with autocast(x.device, amp):
-            loss = nn.functional.cross_entropy(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
+        runs[_label(amp, channels_last)] = sgd_step(net, to_layout(x, channels_last), y, amp)
+    return median_step_times(runs, x.device, repeats=steps, warmup=1)
 
 
 def choose_cpu_precision(
