@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable, Mapping
 
 import torch
 
-
-def sync(dev: torch.device | None) -> None:
-    """Wait for queued GPU work (timings of asynchronous CUDA calls are meaningless without)."""
-    if dev is not None and dev.type == "cuda":
-        torch.cuda.synchronize(dev)
+from helpers.timing import median_step_times
 
 
 def race(
@@ -30,19 +24,7 @@ def race(
     dev: torch.device | None = None,
 ) -> dict[str, float]:
     """Median seconds per call of each contender; calls interleaved, order alternating."""
-    for fn in contenders.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for r in range(repeats):
-        for name in names if r % 2 == 0 else reversed(names):
-            sync(dev)
-            start = time.perf_counter()
-            contenders[name]()
-            sync(dev)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return median_step_times(contenders, dev or torch.device("cpu"), repeats=repeats, warmup=warmup)
 
 
 def load_average() -> str:

@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from common import machine_lines, race
 from torch import nn
 
 from helpers import models
-from helpers.train.precision import autocast, cpu_bf16_support
+from helpers.timing import sgd_step
+from helpers.train.precision import cpu_bf16_support
 
 PRECISIONS = (("fp32", None, False), ("channels_last", None, True))
 BF16 = (("bf16", "bf16", False), ("bf16+channels_last", "bf16", True))
@@ -43,16 +43,7 @@ def make_step(
     if channels_last:
         net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-
-    def step() -> None:
-        with autocast(x.device, amp):
-            loss = F.cross_entropy(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
+    return sgd_step(net, x, y, amp)
 
 
 def with_threads(threads: int, fn: Callable[[], None]) -> Callable[[], None]:
