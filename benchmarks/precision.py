@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from common import machine_lines, race
@@ -54,6 +54,15 @@ def with_threads(threads: int, fn: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
+def race_with_threads(contenders: Mapping, repeats: int, warmup: int) -> dict:
+    """``race`` over contenders wrapped by ``with_threads``, then the caller's thread count back."""
+    old = torch.get_num_threads()
+    try:
+        return race(contenders, repeats, warmup)
+    finally:
+        torch.set_num_threads(old)
+
+
 def measure(
     model_name: str,
     *,
@@ -82,11 +91,7 @@ def measure(
         step()  # compiles forward and backward
         print(f"torch.compile ({label}): {time.perf_counter() - start:.0f} s to compile")
         contenders[(max(threads), f"compiled {label}")] = step
-    old = torch.get_num_threads()
-    try:
-        return race(contenders, repeats, warmup)
-    finally:
-        torch.set_num_threads(old)
+    return race_with_threads(contenders, repeats, warmup)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

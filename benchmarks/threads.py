@@ -20,8 +20,8 @@ import time
 from collections.abc import Iterator, Sequence
 
 import torch
-from common import machine_lines, race
-from precision import make_step, with_threads
+from common import machine_lines
+from precision import make_step, race_with_threads, with_threads
 
 from helpers import models
 
@@ -58,11 +58,7 @@ def measure(
     x = torch.randn(batch_size, 3, 32, 32, generator=g)
     y = torch.randint(0, 10, (batch_size,), generator=g)
     contenders = {n: with_threads(n, make_step(model, x, y, None, False)) for n in threads}
-    old = torch.get_num_threads()
-    try:
-        return race(contenders, repeats, warmup)
-    finally:
-        torch.set_num_threads(old)
+    return race_with_threads(contenders, repeats, warmup)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
