@@ -26,7 +26,11 @@ from .core import DataSplits, ImageTensorSet, check_image_tensors, one_cpu_threa
 from .folder import FolderSubset, image_transforms
 from .transforms import BatchTransform, RandomCropFlip, as_transform_list
 
-_CHUNK_ELEMENTS = 2**22  # values prepared at once: 16 MB of float32, ~1400 CIFAR images
+# Values prepared at once. On a CPU, ~1M (4 MB of float32, 2 CIFAR batches of 128) keeps a
+# chunk's uint8 and float copies in cache: measured 1.35x faster than 4M. On a GPU, larger
+# chunks mean fewer kernel launches.
+_CHUNK_ELEMENTS = {"cpu": 2**20}
+_CHUNK_ELEMENTS_DEFAULT = 2**22
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -55,7 +59,7 @@ class DeviceLoader:
     Call ``set_epoch(e)`` before each epoch to make the order and augmentation a function of
     (seed, e); without it, each new iteration moves on to the next epoch by itself.
 
-    Batches are prepared a chunk (~16M values, ~1400 CIFAR images) at a time and handed out
+    Batches are prepared a chunk (a few batches) at a time and handed out
     as views of it; the model never waits on a worker process.
     """
 
@@ -174,7 +178,8 @@ class DeviceLoader:
         # Several batches are prepared with one set of tensor operations and handed out as
         # views: fewer, larger operations keep a busy CPU (or a GPU's launch queue) efficient.
         c, h, w = self.images.shape[1:]
-        steps_per_chunk = max(1, _CHUNK_ELEMENTS // (self.batch_size * c * h * w))
+        chunk = _CHUNK_ELEMENTS.get(self.device.type, _CHUNK_ELEMENTS_DEFAULT)
+        steps_per_chunk = max(1, chunk // (self.batch_size * c * h * w))
         for first in range(0, len(self), steps_per_chunk):
             slices = [
                 self._rank_slice(s) for s in range(first, min(first + steps_per_chunk, len(self)))
@@ -182,14 +187,16 @@ class DeviceLoader:
             positions = torch.cat([torch.arange(lo, hi) for lo, hi in slices])
             with one_cpu_thread(self.device):
                 idx = order[positions].to(self.device)
-                x = self.images[idx]
+                # index_select, not images[idx]: on a CPU it copies whole images at once
+                # (measured 20x faster than advanced indexing for a CIFAR chunk).
+                x = self.images.index_select(0, idx)
                 normalised = False
                 for transform, drawn in zip(self.transforms, params, strict=True):
                     if not getattr(transform, "on_pixels", False) and not normalised:
                         x, normalised = self._normalise(x), True
-                    x = transform(x, *(t[positions].to(self.device) for t in drawn))
+                    x = transform(x, *(t.index_select(0, positions).to(self.device) for t in drawn))
                 x = x if normalised else self._normalise(x)
-                y = self.labels[idx]
+                y = self.labels.index_select(0, idx)
             sizes = [hi - lo for lo, hi in slices]
             yield from zip(x.split(sizes), y.split(sizes), strict=True)
 

@@ -64,19 +64,37 @@ class RandomCropFlip(BatchTransform):
     def __call__(
         self, x: torch.Tensor, offset_y: torch.Tensor, offset_x: torch.Tensor, flipped: torch.Tensor
     ) -> torch.Tensor:
-        """Per-image crop and flip as one gather; offsets (B,) in [0, 2*pad], flipped (B,)."""
+        """Per-image crop and flip; offsets (B,) in [0, 2*pad], flipped (B,) bool.
+
+        Done as one gather of whole image rows (``index_select``), which is several times faster
+        on a CPU than indexing every pixel: a row of the crop is a contiguous run of ``W``
+        values in the padded image. A flipped image's rows come from a flipped copy of it,
+        cropped at the mirrored offset ``2 * pad - offset_x``.
+        """
         b, c, h, w = x.shape
         p = self.pad
         if b == 0:  # a rank's empty slice of a short last batch
             return x
-        padded = torch.nn.functional.pad(x, (p, p, p, p))  # zeros
-        rows = offset_y[:, None] + torch.arange(h, device=x.device)  # (B, H)
-        cols = torch.arange(w, device=x.device)
-        # A flipped image reads its columns right to left: flip folded into the same gather.
-        cols = torch.where(flipped[:, None], w - 1 - cols, cols) + offset_x[:, None]  # (B, W)
-        index = rows[:, :, None] * (w + 2 * p) + cols[:, None, :]  # (B, H, W) into padded H*W
-        index = index[:, None].expand(b, c, h, w).reshape(b, c, -1)
-        return padded.reshape(b, c, -1).gather(2, index).view(b, c, h, w)
+        to_flip = flipped.nonzero().squeeze(1)
+        # Sources: the B images, then flipped copies of those that flip, all zero-padded
+        # (written into a zeroed buffer: much faster than torch.cat + F.pad on uint8 CPU data).
+        hp, wp = h + 2 * p, w + 2 * p
+        padded = x.new_zeros(b + len(to_flip), c, hp, wp)
+        padded[:b, :, p : p + h, p : p + w] = x
+        padded[b:, :, p : p + h, p : p + w] = x.index_select(0, to_flip).flip(-1)
+        padded = padded.view(-1)
+        # rows[k] is the run of w values starting at flat position k (a view, no copy).
+        rows = padded.as_strided((padded.numel() - w + 1, w), (1, 1))
+        source = torch.arange(b, device=x.device)
+        source[to_flip] = b + torch.arange(len(to_flip), device=x.device)
+        left = torch.where(flipped, 2 * p - offset_x, offset_x)  # (B,) first column
+        top = offset_y[:, None] + torch.arange(h, device=x.device)  # (B, H) rows read
+        start = (
+            (source * (c * hp * wp) + left)[:, None, None]
+            + (torch.arange(c, device=x.device) * (hp * wp))[None, :, None]
+            + (top * wp)[:, None, :]
+        )  # (B, C, H): where each output row starts in ``padded``
+        return rows.index_select(0, start.reshape(-1)).view(b, c, h, w)
 
     def __repr__(self) -> str:
         return f"RandomCropFlip(pad={self.pad}, flip={self.flip})"
