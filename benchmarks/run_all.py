@@ -47,7 +47,7 @@ from helpers.train.precision import choose_cpu_precision
 REPO = Path(__file__).resolve().parent.parent
 
 # (images, loader repeats, step repeats, batch size) of a normal run and of a smoke run
-SIZES = {"normal": (5_000, 3, 3, 128), "smoke": (256, 1, 1, 4)}
+SIZES = {"normal": (10_000, 5, 3, 128), "smoke": (256, 1, 1, 4)}
 
 
 class Table:

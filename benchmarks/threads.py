@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import subprocess
 import sys
 import time
@@ -61,6 +62,16 @@ def measure(
     return race_with_threads(contenders, repeats, warmup)
 
 
+def auto_threads() -> str:
+    """The thread count ``import helpers`` chooses right now, in a fresh process."""
+    code = "import helpers, torch; print(torch.get_num_threads())"
+    env = {k: v for k, v in os.environ.items() if k not in ("COURSE_THREADS", "OMP_NUM_THREADS")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--busy", action="store_true", help="also measure under a competing job")
@@ -73,9 +84,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         phases["+1 competing job"] = competing_load
     for phase, context in phases.items():
         with context():
+            chosen = auto_threads()
             t = measure(args.batch_size, args.repeats)
         rates = ", ".join(f"{n} thread(s) {args.batch_size / s:.0f} img/s" for n, s in t.items())
-        print(f"{phase:18s}: {rates}; 2 threads / 1 thread speed: {t[1] / t[2]:.2f}x")
+        print(
+            f"{phase:18s}: {rates}; 2 threads / 1 thread speed: {t[1] / t[2]:.2f}x; "
+            f"import helpers chose {chosen} thread(s)"
+        )
 
 
 if __name__ == "__main__":

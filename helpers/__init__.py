@@ -9,7 +9,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from .threads import configure_threads
+
 __version__ = "0.1.0"
+
+# One thread per idle core, chosen once per process (see helpers/threads.py): a busy laptop
+# then slows down by the share of the CPU it lost, not several times more.
+configure_threads()
 
 _SUBMODULES = (
     "analysis",
@@ -26,6 +32,7 @@ _SUBMODULES = (
     "overhead",
     "plots",
     "speed",
+    "threads",
     "timing",
     "train",
     "transfer",

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .threads import thread_choice
+
 QUICK_ENV = "COURSE_QUICK"
 DATA_ENV = "COURSE_DATA"
 DEVICE_ENV = "COURSE_DEVICE"
@@ -133,6 +135,7 @@ def banner(data_source: str | None = None) -> str:
     lines = [
         f"mode        : {mode}",
         f"device      : {describe_device()}",
+        f"threads     : {torch.get_num_threads()} ({thread_choice()})",
         f"python      : {platform.python_version()}",
         f"torch       : {torch.__version__}   torchvision: {torchvision.__version__}",
         f"data root   : {data_root()}"

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-size",
         type=int,
         metavar="N",
-        help="resize images to this size (default: the set's)",
+        help="resize images to this size (default: the set's own; 224 for --image-folder)",
     )
     what.add_argument(
         "--train-size", type=int, metavar="N", help="keep this many training images (quick runs)"
