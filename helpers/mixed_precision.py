@@ -8,6 +8,7 @@ casts?). So measure it where you run, side by side::
 
     race = step_times({"fp32": None, "bf16": "bf16"}, make_model, x, y)   # seconds per step
     saved_activation_bytes(model, x, amp="bf16")   # bytes kept for the backward pass
+    precision_table({"resnet20, batch 64": (make_model, 64)}, "bf16")   # both, as a table
 
 Timings alternate between the contenders in every repeat, so load from other processes slows
 both alike, and the median is reported.
@@ -17,12 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
 from helpers.timing import autocast_for, median_step_times, sgd_step
+from helpers.validate import check_int
 
-__all__ = ["autocast_for", "bf16_hardware", "saved_activation_bytes", "step_times"]
+__all__ = [
+    "autocast_for",
+    "bf16_hardware",
+    "precision_table",
+    "saved_activation_bytes",
+    "step_times",
+]
 
 
 def bf16_hardware() -> dict[str, bool | str]:
@@ -89,3 +98,56 @@ def saved_activation_bytes(model: nn.Module, x: Tensor, amp: str | None = None) 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast_for(x.device, amp):
         model(x)
     return sum(seen.values())
+
+
+def precision_table(
+    bench: Mapping[str, tuple[Callable[[], nn.Module], int]],
+    amp: str,
+    *,
+    device: torch.device | str = "cpu",
+    repeats: int = 5,
+    image_size: int = 32,
+    num_classes: int = 10,
+) -> pd.DataFrame:
+    """fp32 against ``amp`` autocast, per model: median ms per training step and saved MB.
+
+    bench: ``{name: (model builder, batch size)}``. Each model trains on one random batch
+    x: (B, 3, image_size, image_size), y: (B,) in [0, num_classes), drawn after
+    ``torch.manual_seed(0)`` on ``device``; :func:`step_times` races fp32 against ``amp``
+    (``repeats`` timed steps each) and :func:`saved_activation_bytes` measures a fresh model.
+    One row per model, indexed by name: ``fp32 ms/step``, ``<amp> ms/step``,
+    ``speed-up <amp>/fp32`` (fp32 time divided by the 16-bit time: above 1 is faster) and
+    ``saved activations fp32 (MB)``, ``saved activations <amp> (MB)`` (1 MB = 1e6 bytes).
+    """
+    if not isinstance(bench, Mapping) or not bench:
+        raise ValueError("bench must be a non-empty dict {name: (model builder, batch size)}")
+    if amp not in ("bf16", "fp16"):
+        raise ValueError(f"amp must be the 16-bit type to compare, 'bf16' or 'fp16', got {amp!r}")
+    device = torch.device(device)
+    autocast_for(device, amp)  # raises ValueError for fp16 without a CUDA device
+    check_int("repeats", repeats, 1)
+    check_int("image_size", image_size, 1)
+    check_int("num_classes", num_classes, 2)
+    for name, entry in bench.items():
+        if not (isinstance(entry, tuple) and len(entry) == 2 and callable(entry[0])):
+            raise ValueError(f"bench[{name!r}] must be a (model builder, batch size) pair")
+        check_int(f"the batch size of {name!r}", entry[1], 1)
+    rows = []
+    for name, (make, batch) in bench.items():
+        torch.manual_seed(0)
+        x = torch.randn(batch, 3, image_size, image_size, device=device)
+        y = torch.randint(0, num_classes, (batch,), device=device)
+        t = step_times({"fp32": None, amp: amp}, make, x, y, repeats=repeats)
+        net = make().to(device)
+        memory = {dtype: saved_activation_bytes(net, x, dtype) for dtype in (None, amp)}
+        rows.append(
+            {
+                "model": name,
+                "fp32 ms/step": 1e3 * t["fp32"],
+                f"{amp} ms/step": 1e3 * t[amp],
+                f"speed-up {amp}/fp32": t["fp32"] / t[amp],
+                "saved activations fp32 (MB)": memory[None] / 1e6,
+                f"saved activations {amp} (MB)": memory[amp] / 1e6,
+            }
+        )
+    return pd.DataFrame(rows).set_index("model")

@@ -8,7 +8,7 @@ inside these functions (``sns.axes_style``), leaving the notebook's global style
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -18,6 +18,8 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+
+from helpers.validate import check_int
 
 _TITLES = {"loss": "Loss", "acc": "Accuracy", "top5": "Top-5 accuracy", "lr": "Learning rate"}
 
@@ -340,4 +342,62 @@ def plot_seed_spread(
                             textcoords="offset points", fontsize=7, va="center")  # fmt: skip
         ax.set_xticks(range(len(order)), order)
         ax.set_ylabel(ylabel or column)
+    return fig
+
+
+def lr_curve(
+    make_schedule: Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler],
+    epochs: int = 120,
+    lr: float = 0.1,
+) -> list[float]:
+    """The learning rate of every epoch under a torch scheduler, stepped once per epoch.
+
+    ``make_schedule(optimizer)`` builds the scheduler (e.g. ``CosineAnnealingLR(optimizer,
+    T_max=epochs)``) on an SGD optimizer of one dummy parameter with base rate ``lr``; the
+    result holds the rate used in epochs 0, 1, ..., epochs - 1, read before each step.
+    """
+    epochs = check_int("epochs", epochs, 1)
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 < lr < float("inf"):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    schedule = make_schedule(opt)
+    if not isinstance(schedule, torch.optim.lr_scheduler.LRScheduler):
+        raise ValueError(
+            f"make_schedule must return a torch.optim.lr_scheduler scheduler, "
+            f"got {type(schedule).__name__}"
+        )
+    if schedule.optimizer is not opt:
+        raise ValueError("make_schedule must build its scheduler on the optimizer it is given")
+    values = []
+    for _ in range(epochs):
+        values.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    return values
+
+
+def plot_lr_curves(curves: Mapping[str, Sequence[float]], *, title: str | None = None) -> Figure:
+    """Learning-rate curves side by side, on a linear and on a log scale, one line per schedule.
+
+    curves: ``{label: rate per epoch}``, e.g. from :func:`lr_curve`; epochs count from 0.
+    The log scale shows the small rates at the end of training that the linear one flattens.
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a non-empty dict {label: learning rate per epoch}")
+    for label, values in curves.items():
+        rates = np.asarray(values, dtype=float)
+        if rates.ndim != 1 or len(rates) == 0:
+            raise ValueError(f"curve {label!r} must be a non-empty sequence of learning rates")
+        if not np.isfinite(rates).all() or (rates < 0).any():
+            raise ValueError(f"curve {label!r} has negative or non-finite learning rates")
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained")
+    for label, values in curves.items():
+        axes[0].plot(values, label=label)
+        axes[1].semilogy(values, label=label)
+    axes[0].set(xlabel="epoch", ylabel="learning rate", title="linear scale")
+    axes[1].set(xlabel="epoch", title="log scale")
+    axes[0].legend()
+    if title:
+        fig.suptitle(title)
     return fig

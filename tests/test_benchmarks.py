@@ -143,3 +143,15 @@ def test_gpu_run_toy_recipe_keeps_every_option_but_the_sizes():
     for option in ("--compile", "--channels-last", "--tta", "--nesterov", "--ema-decay"):
         assert option in argv
     assert "width=0.25" in argv
+
+
+def test_choose_precision_is_fp16_on_cuda_and_measured_on_the_cpu(monkeypatch):
+    from helpers.train import precision
+
+    on_cpu = precision.choose_precision(tiny_net(), (3, 8, 8), "cpu", batch_size=2, steps=1)
+    assert "fp32" in on_cpu.seconds and on_cpu.reason  # measured, with its evidence
+    # Other devices without the hardware: pretend the device parsed, nothing is run there.
+    monkeypatch.setattr(precision, "resolve_device", torch.device)
+    on_cuda = precision.choose_precision(tiny_net(), (3, 8, 8), "cuda")
+    assert (on_cuda.amp, on_cuda.channels_last, on_cuda.seconds) == ("fp16", True, {})
+    assert precision.choose_precision(tiny_net(), (3, 8, 8), "mps").label == "fp32"

@@ -6,10 +6,13 @@
     helpers.cam.pointing_game(maps, boxes), helpers.cam.energy_in_box(maps, boxes)
     helpers.cam.faithfulness(model, x, maps)                # ROAD and confidence change
     helpers.cam.cascading_randomization(model, x)           # Adebayo et al. 2018 sanity check
+    clf = helpers.cam.course_classifier(model, data)        # or imagenet_classifier()
+    x = clf.load("my_photo.jpg")                            # your own image, preprocessed
 
 One job per module: ``core`` (the call, the target layer, the model's state), ``overlay``,
-``localisation`` (maps against boxes), ``faithfulness`` (the package's metrics) and
-``sanity`` (weight randomisation).
+``localisation`` (maps against boxes), ``faithfulness`` (the package's metrics),
+``sanity`` (weight randomisation) and ``own_image`` (a model with its preprocessing, for your
+own image files).
 """
 
 from .core import (
@@ -31,25 +34,30 @@ from .localisation import (
     scaled_tolerance,
 )
 from .overlay import overlay, to_rgb
+from .own_image import ImageClassifier, course_classifier, imagenet_classifier, save_image
 from .sanity import cascade_units, cascading_randomization, spearman_per_image
 
 __all__ = [
     "BATCHED_METHODS",
     "METHODS",
     "REFERENCE_TOLERANCE",
+    "ImageClassifier",
     "box_area_share",
     "cam_session",
     "cascade_units",
     "cascading_randomization",
+    "course_classifier",
     "default_target_layer",
     "energy_in_box",
     "faithfulness",
     "grad_cam",
+    "imagenet_classifier",
     "method_class",
     "model_state",
     "overlay",
     "pointing_game",
     "predicted_targets",
+    "save_image",
     "scaled_tolerance",
     "spearman_per_image",
     "to_rgb",

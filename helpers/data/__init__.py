@@ -32,6 +32,7 @@ from .real import (
 )
 from .resize import resize_splits
 from .shapes import SHAPE_CLASSES, make_shapes
+from .shapes_quick import QUICK_SHAPE_CLASSES, load_quick_shapes
 from .sources import available, course_data, load
 from .transforms import BatchTransform, Cutout, RandomCropFlip
 
@@ -43,6 +44,7 @@ __all__ = [
     "GTSRB_CLASSES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "QUICK_SHAPE_CLASSES",
     "SHAPE_CLASSES",
     "BatchTransform",
     "Cutout",
@@ -63,6 +65,7 @@ __all__ = [
     "load_digits",
     "load_gtsrb",
     "load_image_folder",
+    "load_quick_shapes",
     "load_shapes",
     "make_loaders",
     "make_shapes",

@@ -21,6 +21,7 @@ __all__ = [
     "autocast",
     "check_amp",
     "choose_cpu_precision",
+    "choose_precision",
     "cpu_bf16_support",
     "grad_scaler",
     "model_device",
@@ -177,3 +178,24 @@ def choose_cpu_precision(
         return PrecisionChoice(best_amp, best_cl, seconds, reason)
     reason = f"nothing beat fp32 by more than {margin:.0%} ({hardware})"
     return PrecisionChoice(None, False, seconds, reason)
+
+
+def choose_precision(
+    model: nn.Module,
+    input_size: Sequence[int],
+    device: torch.device | str | None = None,
+    **measure: Any,
+) -> PrecisionChoice:
+    """The training precision the notebooks use on ``device``: fp16 on CUDA, measured on a CPU.
+
+    On a CUDA device: fp16 autocast (``fit`` adds its GradScaler) with channels_last, which
+    tensor cores run fastest, without measuring. On a CPU: :func:`choose_cpu_precision` for
+    ``model`` on inputs of shape ``input_size`` (C, H, W), with ``measure`` (batch_size, steps,
+    margin) passed on; ``model`` stays on the CPU and unchanged. Elsewhere (e.g. MPS): fp32.
+    """
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return PrecisionChoice("fp16", True, reason="CUDA: fp16 autocast and channels_last")
+    if dev.type == "cpu":
+        return choose_cpu_precision(model, input_size, **measure)
+    return PrecisionChoice(None, False, reason=f"{dev.type}: fp32 (nothing measured)")

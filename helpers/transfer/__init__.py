@@ -13,7 +13,11 @@
   the identity on a pretrained backbone);
 - :mod:`.source`: ``source_model``, a small source network pretrained offline (not ImageNet);
 - :mod:`.data`: ``class_subset``, ``per_class``, ``write_image_folder``, ``Resized``;
-- :mod:`.corruptions`: ``corrupt``, ``robustness`` (CIFAR-10-C style noise, blur, contrast).
+- :mod:`.corruptions`: ``corrupt``, ``robustness`` (CIFAR-10-C style noise, blur, contrast);
+- :mod:`.recipe`: ``FineTuneRecipe``, the loaders and the short training run every transfer
+  experiment shares;
+- :mod:`.tables`: ``top1_agreement``, ``seed_table``, ``paired_differences`` (results per seed,
+  differences paired by seed).
 """
 
 from .attention_init import attention_blocks, identity_init_attention
@@ -40,11 +44,14 @@ from .loading import (
     read_weights_file,
     torchvision_weights,
 )
+from .recipe import FineTuneRecipe
 from .source import save_source_model, source_model
+from .tables import paired_differences, seed_table, top1_agreement
 
 __all__ = [
     "CORRUPTIONS",
     "SEVERITY",
+    "FineTuneRecipe",
     "LoadReport",
     "Resized",
     "WeightsMismatchError",
@@ -59,6 +66,7 @@ __all__ = [
     "load_pretrained",
     "load_weights",
     "model_parts",
+    "paired_differences",
     "param_groups",
     "per_class",
     "pretrained_meta",
@@ -67,8 +75,10 @@ __all__ = [
     "replace_head",
     "robustness",
     "save_source_model",
+    "seed_table",
     "source_model",
     "summary",
+    "top1_agreement",
     "torchvision_weights",
     "unfreeze",
     "weight_change",
