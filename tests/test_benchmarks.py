@@ -155,3 +155,24 @@ def test_choose_precision_is_fp16_on_cuda_and_measured_on_the_cpu(monkeypatch):
     on_cuda = precision.choose_precision(tiny_net(), (3, 8, 8), "cuda")
     assert (on_cuda.amp, on_cuda.channels_last, on_cuda.seconds) == ("fp16", True, {})
     assert precision.choose_precision(tiny_net(), (3, 8, 8), "mps").label == "fp32"
+
+
+def test_where_time_goes_lists_the_slowest_cells_of_a_run(tmp_path):
+    def code(source, start, end):
+        times = {"iopub.execute_input": start, "shell.execute_reply": end}
+        return {"cell_type": "code", "source": source, "metadata": {"execution": times}}
+
+    cells = [
+        {"cell_type": "markdown", "source": "## 1. Training", "metadata": {}},
+        code("fit(model)\n", "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:07.500Z"),
+        code("print(1)", "2026-01-01T00:00:08.000Z", "2026-01-01T00:00:08.250Z"),
+        {"cell_type": "code", "source": "never run", "metadata": {}},
+    ]
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(json.dumps({"cells": cells}))
+    script = REPO / "benchmarks" / "where_time_goes.py"
+    result = subprocess.run(
+        [sys.executable, str(script), str(notebook), "--top", "1"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "| nb.ipynb | 7.8 | 7.5 s, 1. Training, `fit(model)` |" in result.stdout
