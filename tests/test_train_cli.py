@@ -115,6 +115,20 @@ def test_cli_on_an_image_folder_with_test_metrics(tmp_path, capsys, monkeypatch)
     assert "test : loss" in capsys.readouterr().out
 
 
+def test_small_images_upscaled_by_default_are_named(tmp_path, capsys):
+    """CIFAR-sized images in a folder, no --image-size: the CLI says they become 224x224."""
+    from PIL import Image
+
+    from helpers.train.__main__ import _note_upscaling
+
+    (tmp_path / "cat").mkdir()
+    Image.new("RGB", (32, 32)).save(tmp_path / "cat" / "0.png")
+    _note_upscaling(str(tmp_path), 224)
+    assert "are 32x32 (the first one)" in capsys.readouterr().err
+    _note_upscaling(str(tmp_path), 48)  # less than 2x: nothing to say
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -185,10 +185,33 @@ def load_data(args: argparse.Namespace):  # -> helpers.data.DataSplits
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.image_folder is not None:
-        return data.load_image_folder(args.image_folder, test_path=args.test_folder, **options)
+        splits = data.load_image_folder(args.image_folder, test_path=args.test_folder, **options)
+        if args.image_size is None:
+            _note_upscaling(args.image_folder, splits.image_size)
+        return splits
     if args.test_folder is not None:
         raise ValueError("--test-folder goes with --image-folder, not --data")
     return data.load(args.data, root=args.data_root, download=not args.no_download, **options)
+
+
+def _note_upscaling(folder: str, size: int) -> None:
+    """Say so when small images (e.g. CIFAR's 32x32) are upscaled to the default size."""
+    from PIL import Image
+
+    first = next(iter(sorted(Path(folder).expanduser().glob("*/*"))), None)
+    try:
+        with Image.open(first) as image:
+            width, height = image.size
+    except (OSError, TypeError, ValueError):  # not an image: load_image_folder has judged it
+        return
+    own = max(width, height)
+    if own * 2 <= size:
+        print(
+            f"note: the images in {folder} are {width}x{height} (the first one); without "
+            f"--image-size they are upscaled to {size}x{size}. Pass --image-size {own} to "
+            "train at their own size.",
+            file=sys.stderr,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
