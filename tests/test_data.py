@@ -701,3 +701,22 @@ def test_make_loaders_passes_the_transform_to_the_training_loader_only():
     train, val, _ = hd.make_loaders(splits, batch_size=64, device="cpu", transform=Cutout(4))
     assert [type(t) for t in train.transforms] == [Cutout] and not train.augment
     assert val.transforms == []
+
+
+@pytest.mark.parametrize(
+    ("pad", "shape"), [(0, (3, 3, 8, 8)), (2, (9, 1, 6, 10)), (4, (17, 3, 32, 32))]
+)
+def test_random_crop_flip_equals_crop_then_flip_image_by_image(pad, shape):
+    """The batched row gather gives exactly the per-image padded crop (+ horizontal flip)."""
+    from helpers.data import RandomCropFlip
+
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    transform = RandomCropFlip(pad)
+    offset_y, offset_x, flipped = transform.sample(shape[0], torch.Generator().manual_seed(2))
+    out = transform(x, offset_y, offset_x, flipped)
+    padded = F.pad(x, (pad,) * 4)
+    h, w = shape[-2:]
+    for i in range(shape[0]):
+        crop = padded[i, :, offset_y[i] : offset_y[i] + h, offset_x[i] : offset_x[i] + w]
+        assert torch.equal(out[i], crop.flip(-1) if flipped[i] else crop)
+    assert (flipped.any() and not flipped.all()) or shape[0] < 5  # both kinds were tested
