@@ -119,14 +119,21 @@ def test_small_images_upscaled_by_default_are_named(tmp_path, capsys):
     """CIFAR-sized images in a folder, no --image-size: the CLI says they become 224x224."""
     from PIL import Image
 
+    from helpers.data import load_image_folder
     from helpers.train.__main__ import _note_upscaling
 
-    (tmp_path / "cat").mkdir()
-    Image.new("RGB", (32, 32)).save(tmp_path / "cat" / "0.png")
-    _note_upscaling(str(tmp_path), 224)
-    assert "are 32x32 (the first one)" in capsys.readouterr().err
-    _note_upscaling(str(tmp_path), 48)  # less than 2x: nothing to say
-    assert capsys.readouterr().err == ""
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.new("RGB", (32, 32)).save(tmp_path / name / f"{i}.png")
+    for size in (224, 48):
+        splits = load_image_folder(tmp_path, image_size=size, val_size=0, test_size=0)
+        _note_upscaling(str(tmp_path), splits)
+        err = capsys.readouterr().err
+        if size == 224:
+            assert "are 32x32 (the first one)" in err
+        else:  # less than 2x: nothing to say
+            assert err == ""
 
 
 @pytest.mark.parametrize(

@@ -80,11 +80,14 @@ def load_shapes(
     seed: int = 0,
     image_size: int = 32,
     classes: Sequence[str] = SHAPE_CLASSES,
+    n_blobs: int = 3,
+    n_lines: int = 3,
 ) -> DataSplits:
     """The procedurally drawn shapes set (offline), with object boxes for Grad-CAM checks.
 
     Default sizes 10,000/2,000/2,000. Each split is drawn from its own seed derived from
-    ``seed``, so changing one split's size never changes the images of another.
+    ``seed``, so changing one split's size never changes the images of another. ``n_blobs``
+    and ``n_lines`` set the clutter per image (:func:`make_shapes`).
     """
     sizes = {"train": 10_000 if train_size is None else train_size, "val": val_size}
     sizes["test"] = test_size
@@ -96,7 +99,14 @@ def load_shapes(
     sets: dict[str, ImageTensorSet | None] = {}
     for k, (split, size) in enumerate(sizes.items()):
         sets[split] = (
-            make_shapes(size, image_size=image_size, seed=seed * 3 + k, classes=classes)
+            make_shapes(
+                size,
+                image_size=image_size,
+                seed=seed * 3 + k,
+                classes=classes,
+                n_blobs=n_blobs,
+                n_lines=n_lines,
+            )
             if size
             else None
         )

@@ -8,10 +8,13 @@ blobs and three lines of clutter it would learn too little for its maps to mean 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
-from .core import DataSplits, channel_stats
-from .shapes import SHAPE_CLASSES, make_shapes
+from ..validate import check_int
+from .core import DataSplits
+from .offline import load_shapes
+from .shapes import SHAPE_CLASSES
 
 __all__ = ["QUICK_SHAPE_CLASSES", "load_quick_shapes"]
 
@@ -34,11 +37,10 @@ def load_quick_shapes(
 ) -> DataSplits:
     """The easy shapes set of quick mode as DataSplits: train and test, no validation split.
 
+    :func:`helpers.data.load_shapes` with less clutter and no validation split:
     ``train.images`` is (train_size, 3, S, S) uint8 and ``test.images`` (test_size, 3, S, S),
-    with labels (N,) int64 and object boxes (N, 4) ``(x_min, y_min, x_max, y_max)``, as
-    :func:`helpers.data.make_shapes` draws them. The splits come from seeds ``3 * seed`` and
-    ``3 * seed + 2``, the seeds :func:`helpers.data.load_shapes` uses for its train and test
-    splits; mean and std are the training images' channel statistics.
+    with labels (N,) int64 and object boxes (N, 4) ``(x_min, y_min, x_max, y_max)``; mean and
+    std are the training images' channel statistics.
     """
     for name, value, minimum in (
         ("train_size", train_size, 1),
@@ -46,8 +48,7 @@ def load_quick_shapes(
         ("n_blobs", n_blobs, 0),
         ("n_lines", n_lines, 0),
     ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        check_int(name, value, minimum)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
     classes = list(classes)
@@ -56,21 +57,19 @@ def load_quick_shapes(
         raise ValueError(
             f"classes must be 2+ distinct names from {SHAPE_CLASSES}, got {tuple(classes)}"
         )
-    options = {"classes": classes, "image_size": image_size, "n_blobs": n_blobs, "n_lines": n_lines}
-    train = make_shapes(train_size, seed=3 * seed, **options)
-    test = make_shapes(test_size, seed=3 * seed + 2, **options)
-    mean, std = channel_stats(train.images)
-    return DataSplits(
-        train=train,
-        val=None,
-        test=test,
-        classes=classes,
-        num_classes=len(classes),
-        mean=mean,
-        std=std,
+    splits = load_shapes(
+        train_size=train_size,
+        val_size=0,
+        test_size=test_size,
+        seed=seed,
         image_size=image_size,
+        classes=classes,
+        n_blobs=n_blobs,
+        n_lines=n_lines,
+    )
+    return dataclasses.replace(
+        splits,
         source=f"shapes, quick mode: {len(classes)} classes, {_plural(n_blobs, 'blob')} and "
         f"{_plural(n_lines, 'line')} of clutter (3 and 3 in the full set), "
         f"{image_size}x{image_size}, {train_size:,}/{test_size:,} train/test (seed {seed})",
-        name="shapes",
     )

@@ -187,22 +187,28 @@ def load_data(args: argparse.Namespace):  # -> helpers.data.DataSplits
     if args.image_folder is not None:
         splits = data.load_image_folder(args.image_folder, test_path=args.test_folder, **options)
         if args.image_size is None:
-            _note_upscaling(args.image_folder, splits.image_size)
+            _note_upscaling(args.image_folder, splits)
         return splits
     if args.test_folder is not None:
         raise ValueError("--test-folder goes with --image-folder, not --data")
     return data.load(args.data, root=args.data_root, download=not args.no_download, **options)
 
 
-def _note_upscaling(folder: str, size: int) -> None:
-    """Say so when small images (e.g. CIFAR's 32x32) are upscaled to the default size."""
-    from PIL import Image
+def _note_upscaling(folder: str, splits: Any) -> None:
+    """Say so when small images (e.g. CIFAR's 32x32) are upscaled to the default size.
 
-    first = next(iter(sorted(Path(folder).expanduser().glob("*/*"))), None)
+    ``splits`` is what :func:`helpers.data.load_image_folder` returned; its first training
+    image, from the folder scan it already made, stands for the others.
+    """
+    from helpers.data import FolderSubset
+
+    train, size = splits.train, splits.image_size
+    if not isinstance(train, FolderSubset) or not len(train):  # held as tensors: small already
+        return
+    path = train.folder.samples[train.indices[0]][0]
     try:
-        with Image.open(first) as image:
-            width, height = image.size
-    except (OSError, TypeError, ValueError):  # not an image: load_image_folder has judged it
+        width, height = train.folder.loader(path).size
+    except OSError:  # unreadable: reading the split reports it with the file's name
         return
     own = max(width, height)
     if own * 2 <= size:
