@@ -28,8 +28,8 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 import helpers.data as hd
-from helpers.config import describe_device
-from helpers.speed import PILImages, epoch_rate
+from helpers.measurement import PILImages, epoch_rate
+from helpers.settings import describe_device
 
 
 def benchmark_data(n: int) -> tuple[str, hd.ImageTensorSet, tuple, tuple]:

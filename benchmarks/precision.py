@@ -24,7 +24,7 @@ from torch import nn
 
 from helpers import models
 from helpers.timing import sgd_step
-from helpers.train.precision import cpu_bf16_support
+from helpers.train.precision import bf16_hardware
 
 PRECISIONS = (("fp32", None, False), ("channels_last", None, True))
 BF16 = (("bf16", "bf16", False), ("bf16+channels_last", "bf16", True))
@@ -32,7 +32,7 @@ BF16 = (("bf16", "bf16", False), ("bf16+channels_last", "bf16", True))
 
 def precisions() -> tuple[tuple[str, str | None, bool], ...]:
     """(label, amp, channels_last) of every variant this CPU can run natively."""
-    return PRECISIONS + (BF16 if cpu_bf16_support() else ())
+    return PRECISIONS + (BF16 if bf16_hardware()["native_cpu"] else ())
 
 
 def make_step(

@@ -63,8 +63,12 @@ def measure(
 
 
 def auto_threads() -> str:
-    """The thread count ``import helpers`` chooses right now, in a fresh process."""
-    code = "import helpers, torch; print(torch.get_num_threads())"
+    """The thread count the course chooses right now (as a notebook's banner would), in a fresh
+    process."""
+    code = (
+        "import helpers.threads, torch; helpers.threads.ensure_threads(); "
+        "print(torch.get_num_threads())"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("COURSE_THREADS", "OMP_NUM_THREADS")}
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -89,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rates = ", ".join(f"{n} thread(s) {args.batch_size / s:.0f} img/s" for n, s in t.items())
         print(
             f"{phase:18s}: {rates}; 2 threads / 1 thread speed: {t[1] / t[2]:.2f}x; "
-            f"import helpers chose {chosen} thread(s)"
+            f"the course chose {chosen} thread(s)"
         )
 
 

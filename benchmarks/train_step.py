@@ -32,8 +32,8 @@ from common import race
 from torch import nn
 
 from helpers import models
-from helpers.config import describe_device
-from helpers.config import device as default_device
+from helpers.settings import describe_device
+from helpers.settings import device as default_device
 from helpers.train import fit
 
 # ---- a plain CIFAR ResNet-20, as one would write it from the paper

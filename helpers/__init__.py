@@ -1,7 +1,18 @@
-"""Hands-on ResNet helper package: models, data, training, analysis and plots for the course.
+"""Hands-on ResNet helper package: models, data, training, inspection and plots for the course.
+
+The layout, bottom to top (each layer imports only the ones below it; tests/test_layout.py
+checks it):
+
+    validate, eval_mode, images, threads, settings, timing   the ground floor
+    models, data                                             what is trained, on what
+    train                                                    fit, evaluate, the CLI
+    inspection, measurement, plots, cam, transfer            reading out, timing, drawing
+    check                                                    the notebooks' self-checks
 
 Submodules are imported on first use (``helpers.models``, ``helpers.train`` ...), so
-``import helpers`` stays fast and a notebook pays only for what it touches.
+``import helpers`` stays fast, changes nothing in the process (the thread count is chosen by
+``helpers.settings.print_banner`` and the command line, not here), and a notebook pays only
+for what it touches.
 """
 
 from __future__ import annotations
@@ -9,33 +20,24 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .threads import configure_threads
-
 __version__ = "0.1.0"
 
-# One thread per idle core, chosen once per process (see helpers/threads.py): a busy laptop
-# then slows down by the share of the CPU it lost, not several times more.
-configure_threads()
-
 _SUBMODULES = (
-    "analysis",
-    "calibration",
     "cam",
     "check",
-    "config",
     "data",
-    "diagrams",
-    "excitation",
-    "experiments",
-    "mixed_precision",
+    "eval_mode",
+    "images",
+    "inspection",
+    "measurement",
     "models",
-    "overhead",
     "plots",
-    "speed",
+    "settings",
     "threads",
     "timing",
     "train",
     "transfer",
+    "validate",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

@@ -9,8 +9,10 @@ course's 2-core test machine (``benchmarks/threads.py --busy``, ResNet-20 traini
 - with one competing single-threaded job: 2 threads ran at 0.68x the speed of 1, and 1 thread
   lost nothing; on a machine that was busier still, 2 threads fell to 0.07x.
 
-So on ``import helpers`` the thread count is set to the cores that are idle right then
-(measured over 0.1 s), at least 1 and at most torch's default. An idle machine keeps every
+So where the course starts, the thread count is set to the cores that are idle right then
+(measured over 0.1 s), at least 1 and at most torch's default: every notebook's banner
+(``helpers.settings.print_banner``) and the command line (``python -m helpers.train``) call
+:func:`ensure_threads`. ``import helpers`` alone changes nothing. An idle machine keeps every
 core; a busy one gives way and slows down by about the share of the CPU it lost.
 
 Override it with the environment variable ``COURSE_THREADS=N`` (a count, or ``auto``), e.g.
@@ -28,7 +30,7 @@ import torch
 
 THREADS_ENV = "COURSE_THREADS"
 
-_choice = "torch's default"  # how the thread count was chosen, for the notebooks' banner
+_choice: str | None = None  # how the thread count was chosen, for the banner; None: not yet
 
 
 def busy_cores(interval: float = 0.1) -> float | None:
@@ -95,6 +97,12 @@ def configure_threads() -> str:
     return _choice
 
 
+def ensure_threads() -> str:
+    """Choose the thread count once per process (:func:`configure_threads`); later calls only
+    return how it was chosen, so a notebook's banner can run twice without measuring again."""
+    return _choice if _choice is not None else configure_threads()
+
+
 def thread_choice() -> str:
     """How the current thread count was chosen (e.g. ``auto: 0.1 of 2 cores busy at start``)."""
-    return _choice
+    return _choice if _choice is not None else "torch's default (not chosen by the course)"

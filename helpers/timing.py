@@ -2,9 +2,16 @@
 
 Times on a shared machine are noisy, so the course never reports one absolute time: the
 contenders take turns, in alternating order, in every repeat (load from other processes then
-slows all of them alike) and the median per contender is compared as a ratio. Used by
-``helpers.train.precision`` (choosing a CPU precision), ``helpers.mixed_precision`` (notebook 04),
-``helpers.overhead`` (notebook 05) and ``helpers.speed`` (notebook 08).
+slows all of them alike) and the median per contender is compared as a ratio::
+
+    seconds = training_step_times({"resnet20": resnet20(), "se": se_resnet20()}, x, y)
+    seconds = training_step_times(
+        {"fp32": Contender(net_a), "bf16": Contender(net_b, amp="bf16", channels_last=True)}, x, y
+    )
+
+This module sits at the bottom of the package (it imports only ``helpers.validate``), so the
+trainer's precision chooser (``helpers.train.precision``), the measurement tables
+(``helpers.measurement``) and ``benchmarks/`` all time with it.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import contextlib
 import statistics
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +28,13 @@ from torch import Tensor, nn
 
 from helpers.validate import check_int
 
-__all__ = ["autocast_for", "median_step_times", "sgd_step"]
+__all__ = [
+    "Contender",
+    "autocast_for",
+    "median_step_times",
+    "sgd_step",
+    "training_step_times",
+]
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -90,3 +104,48 @@ def median_step_times(
             _sync(device)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One model in a :func:`training_step_times` race, with its precision and memory layout.
+
+    ``amp``: None (fp32), "bf16" or "fp16" autocast; ``channels_last``: train in NHWC layout
+    (the model's weights and the batch both converted). The model is trained in place.
+    """
+
+    model: nn.Module
+    amp: str | None = None
+    channels_last: bool = False
+
+
+def training_step_times(
+    contenders: Mapping[str, nn.Module | Contender],
+    x: Tensor,
+    y: Tensor,
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+) -> dict[str, float]:
+    """Median seconds per training step of each contender, the contenders taking turns.
+
+    contenders: ``{name: model}`` (fp32, default layout) or ``{name: Contender(model, amp,
+    channels_last)}``; each model lives on x's device and trains in place (pass copies to keep
+    the originals): forward and cross-entropy under its autocast, backward, an SGD step, on
+    the one fixed batch x: (B, C, H, W), y: (B,). After ``warmup`` untimed steps each, the
+    contenders alternate, in alternating order, for ``repeats`` timed steps.
+    """
+    if not isinstance(contenders, Mapping) or not contenders:
+        raise ValueError("contenders must be a non-empty dict {name: model or Contender}")
+    steps = {}
+    for name, entry in contenders.items():
+        spec = entry if isinstance(entry, Contender) else Contender(entry)
+        if not isinstance(spec.model, nn.Module):
+            raise TypeError(f"contenders[{name!r}] must be an nn.Module or a Contender")
+        model = spec.model.train()
+        batch = x
+        if spec.channels_last:
+            model.to(memory_format=torch.channels_last)
+            batch = x.contiguous(memory_format=torch.channels_last)
+        steps[name] = sgd_step(model, batch, y, spec.amp)
+    return median_step_times(steps, x.device, repeats=repeats, warmup=warmup)

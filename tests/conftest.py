@@ -16,10 +16,8 @@ os.environ.setdefault("COURSE_QUICK", "1")
 os.environ.setdefault("COURSE_OFFLINE", "1")
 matplotlib.use("Agg")  # this process only; notebook kernels keep their inline backend
 # The helper tests use tiny tensors, where a second thread costs more in hand-off than it saves
-# (measured 3-6x slower on a busy 2-core machine). Notebook kernels are separate processes.
-# helpers is imported first: its import chooses the thread count once (helpers/threads.py).
-import helpers  # noqa: F401
-
+# (measured 3-6x slower on a busy 2-core machine). Notebook kernels are separate processes,
+# which choose their own count in their banner (helpers/threads.py).
 torch.set_num_threads(1)
 
 

@@ -1,4 +1,4 @@
-"""helpers.analysis.macs_per_stage: compute per stage and per block."""
+"""helpers.inspection.macs_per_stage: compute per stage and per block."""
 
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ import math
 import pytest
 import torch
 
-from helpers import analysis, models
+from helpers import inspection, models
 
 
 @pytest.fixture(scope="module")
 def resnet34_macs():
     with torch.device("meta"):
         model = models.resnet34()
-    return analysis.macs_per_stage(model, (1, 3, 224, 224)), model
+    return inspection.macs_per_stage(model, (1, 3, 224, 224)), model
 
 
 def test_stages_add_up_to_the_whole_network(resnet34_macs) -> None:
     table, model = resnet34_macs
     assert list(table["stage"]) == ["stem", "layer1", "layer2", "layer3", "layer4", "pool", "fc"]
-    assert table["macs"].sum() == analysis.count_flops(model, (1, 3, 224, 224))
+    assert table["macs"].sum() == inspection.count_flops(model, (1, 3, 224, 224))
     assert table["percent"].sum() == pytest.approx(100.0)
 
 
@@ -36,5 +36,5 @@ def test_blocks_cost_about_the_same_in_every_stage(resnet34_macs) -> None:
 def test_cifar_layout_has_three_stages() -> None:
     with torch.device("meta"):
         model = models.resnet20()
-    table = analysis.macs_per_stage(model, (1, 3, 32, 32))
+    table = inspection.macs_per_stage(model, (1, 3, 32, 32))
     assert list(table[table["blocks"] > 0]["stage"]) == ["layer1", "layer2", "layer3"]

@@ -1,4 +1,4 @@
-"""Tests for helpers.models.attention (SE and CBAM against timm) and analysis.attention_maps."""
+"""Tests for helpers.models.attention (SE and CBAM against timm) and inspection.attention_maps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import analysis, models
+from helpers import inspection, models
 from helpers.models import CBAM, ChannelAttention, SpatialAttention, SqueezeExcitation
 
 timm_layers = pytest.importorskip("timm.layers")
@@ -118,7 +118,7 @@ def cbam_net() -> nn.Module:
 def test_attention_maps_shapes_and_ranges(cbam_net: nn.Module) -> None:
     x = torch.randn(3, 3, 16, 16)
     cbam_net.train()
-    maps = analysis.attention_maps(cbam_net, x)
+    maps = inspection.attention_maps(cbam_net, x)
     assert cbam_net.training  # the mode is put back
     assert list(maps) == [f"layer{s}.{b}.se" for s in (1, 2, 3) for b in range(3)]
     se, cbam, spatial = maps["layer1.0.se"], maps["layer2.1.se"], maps["layer3.2.se"]
@@ -140,7 +140,7 @@ def test_attention_maps_are_the_weights_applied(cbam_net: nn.Module) -> None:
         )
         for n in names
     ]
-    maps = analysis.attention_maps(cbam_net, x)
+    maps = inspection.attention_maps(cbam_net, x)
     for h in handles:
         h.remove()
     se_in, se_out = inputs["layer1.2.se"]
@@ -151,16 +151,16 @@ def test_attention_maps_are_the_weights_applied(cbam_net: nn.Module) -> None:
 
 
 def test_attention_maps_remove_their_hooks(cbam_net: nn.Module) -> None:
-    analysis.attention_maps(cbam_net, torch.randn(1, 3, 8, 8))
+    inspection.attention_maps(cbam_net, torch.randn(1, 3, 8, 8))
     assert all(not m._forward_hooks for m in cbam_net.modules())
 
 
 def test_attention_maps_errors() -> None:
     with pytest.raises(ValueError, match="no attention modules"):
-        analysis.attention_maps(models.resnet20(width=0.25), torch.randn(1, 3, 8, 8))
+        inspection.attention_maps(models.resnet20(width=0.25), torch.randn(1, 3, 8, 8))
     with pytest.raises(TypeError, match="x must be a tensor"):
-        analysis.attention_maps(models.resnet20(attention="se"), [1.0])
+        inspection.attention_maps(models.resnet20(attention="se"), [1.0])
     model = models.resnet20(attention="se", width=0.25)
     with pytest.raises(ValueError, match="too small"):  # the model's own check; hooks still go
-        analysis.attention_maps(model, torch.randn(1, 3, 2, 2))
+        inspection.attention_maps(model, torch.randn(1, 3, 2, 2))
     assert all(not m._forward_hooks for m in model.modules())

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import measurement
 from helpers.train import precision
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,8 +44,19 @@ def test_run_all_smoke_prints_one_table_of_ratios_and_writes_json(tmp_path):
     assert record["machine"]["torch"] == torch.__version__
 
 
+def _hardware(native: bool):
+    return lambda: {"cpu": "test", "avx512_bf16": native, "amx_bf16": False,
+                    "native_cpu": native, "cuda": "none"}  # fmt: skip
+
+
+def test_bf16_hardware_reads_the_cpu():
+    info = precision.bf16_hardware()
+    assert {"cpu", "avx512_bf16", "amx_bf16", "native_cpu", "cuda"} <= set(info)
+    assert info["native_cpu"] == (info["avx512_bf16"] or info["amx_bf16"])
+
+
 def test_choice_without_native_bf16_never_tries_bf16(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: False)
+    monkeypatch.setattr(precision, "bf16_hardware", _hardware(False))
     choice = precision.choose_cpu_precision(tiny_net(), (3, 8, 8), batch_size=4, steps=1)
     assert set(choice.seconds) == {"fp32", "fp32+channels_last"}
     assert choice.amp is None
@@ -52,26 +64,26 @@ def test_choice_without_native_bf16_never_tries_bf16(monkeypatch):
 
 
 def _fake_times(times):
-    def fake(model, candidates, x, y, steps):
-        assert {precision._label(*c) for c in candidates} == set(times)
+    def fake(contenders, x, y, repeats):
+        assert set(contenders) == set(times)
         return dict(times)
 
     return fake
 
 
 def test_choice_takes_the_fastest_candidate_when_it_beats_fp32_by_the_margin(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: True)
+    monkeypatch.setattr(precision, "bf16_hardware", _hardware(True))
     times = {"fp32": 1.0, "fp32+channels_last": 0.9, "bf16": 0.6, "bf16+channels_last": 0.5}
-    monkeypatch.setattr(precision, "time_training_steps", _fake_times(times))
+    monkeypatch.setattr(precision, "training_step_times", _fake_times(times))
     choice = precision.choose_cpu_precision(tiny_net(), (3, 8, 8), batch_size=2, steps=1)
     assert (choice.amp, choice.channels_last, choice.label) == ("bf16", True, "bf16+channels_last")
     assert "2.00x" in choice.reason
 
 
 def test_choice_keeps_fp32_when_nothing_is_clearly_faster(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: True)
+    monkeypatch.setattr(precision, "bf16_hardware", _hardware(True))
     times = {"fp32": 1.0, "fp32+channels_last": 0.97, "bf16": 1.4, "bf16+channels_last": 0.98}
-    monkeypatch.setattr(precision, "time_training_steps", _fake_times(times))
+    monkeypatch.setattr(precision, "training_step_times", _fake_times(times))
     choice = precision.choose_cpu_precision(tiny_net(), (3, 8, 8), batch_size=2, steps=1)
     assert (choice.amp, choice.channels_last) == (None, False)
 
@@ -81,7 +93,7 @@ def test_choice_measures_real_steps_and_leaves_the_model_alone():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     choice = precision.choose_cpu_precision(model, (3, 8, 8), batch_size=4, steps=1)
     assert choice.label in choice.seconds and all(s > 0 for s in choice.seconds.values())
-    expected = 4 if precision.cpu_bf16_support() else 2
+    expected = 4 if precision.bf16_hardware()["native_cpu"] else 2
     assert len(choice.seconds) == expected
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -92,41 +104,41 @@ def test_choice_rejects_a_bad_input_size(size):
         precision.choose_cpu_precision(tiny_net(), size)
 
 
-# ---- helpers.speed (notebook 08's measurements)
+# ---- helpers.measurement (notebook 08's measurements)
 
 
 def test_profile_categories_shares_sum_to_one_and_find_the_convolutions():
-    from helpers import speed
 
     x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 5, (4,))
-    shares, table = speed.profile_categories(tiny_net(), x, y, steps=1)
+    shares, table = measurement.profile_categories(tiny_net(), x, y, steps=1)
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares["convolution"] > 0 and "Self CPU" in table
 
 
 def test_loader_rates_times_every_loader():
-    from helpers import data, speed
+    from helpers import data
 
     splits = data.load("shapes", train_size=64, val_size=0, test_size=0)
     loaders = {
-        "pil": speed.pil_loader(splits.train, splits.mean, splits.std, batch_size=32, workers=0),
+        "pil": measurement.pil_loader(
+            splits.train, splits.mean, splits.std, batch_size=32, workers=0
+        ),
         "device": data.DeviceLoader.from_set(
             splits.train, batch_size=32, mean=splits.mean, std=splits.std, augment=True
         ),
     }
     x, _ = next(iter(loaders["pil"]))
     assert x.shape == (32, 3, 32, 32) and x.dtype == torch.float32
-    rates = speed.loader_rates(loaders, torch.device("cpu"), repeats=1)
+    rates = measurement.loader_rates(loaders, torch.device("cpu"), repeats=1)
     assert set(rates) == {"pil", "device"} and all(r > 0 for r in rates.values())
 
 
 def test_gpu_results_reads_records_and_skips_histories(tmp_path):
-    from helpers import speed
 
-    assert speed.gpu_results(tmp_path / "missing") == []
+    assert measurement.gpu_results(tmp_path / "missing") == []
     (tmp_path / "3_resnet18_94.json").write_text(json.dumps({"val_acc_mean": 0.94}))
     (tmp_path / "3_resnet18_94_seed0.history.json").write_text("{}")
-    (record,) = speed.gpu_results(tmp_path)
+    (record,) = measurement.gpu_results(tmp_path)
     assert record == {"file": "3_resnet18_94.json", "val_acc_mean": 0.94}
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from helpers import config
+from helpers import settings
 from helpers.check import FAIL, PASS, TODO, nb00
 from helpers.models import resnet20
 
@@ -33,7 +33,7 @@ def test_normalize() -> None:
 def test_invalid_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COURSE_QUICK", "2")
     try:
-        config.quick_mode()
+        settings.quick_mode()
     except ValueError as err:
         raised = err
     assert nb00.invalid_mode(raised).status == PASS

@@ -137,7 +137,7 @@ def test_zero_init_zero_gradients() -> None:
 
 
 def test_trained_gradient_norms() -> None:
-    from helpers.analysis import gradient_norms
+    from helpers.inspection import gradient_norms
     from helpers.models import resnet20
 
     torch.manual_seed(0)

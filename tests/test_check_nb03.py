@@ -37,7 +37,7 @@ def test_bottleneck_macs() -> None:
 def test_wide_resnet_ratios() -> None:
     import torchvision
 
-    from helpers.analysis import count_flops, count_parameters
+    from helpers.inspection import count_flops, count_parameters
 
     with torch.device("meta"):
         wide, base = torchvision.models.wide_resnet50_2(), torchvision.models.resnet50()

@@ -161,7 +161,7 @@ def test_load_shapes_split_sizes_and_independent_seeds():
     assert torch.equal(small.test.images, larger.test.images)  # test set does not move
     assert small.train.boxes is not None and small.num_classes == 6 and small.flip
     assert small.mean == hd.channel_stats(small.train.images)[0]
-    with pytest.raises(TypeError, match="int"):
+    with pytest.raises(ValueError, match=r"val_size \(shapes is drawn, not split: a count\)"):
         hd.load("shapes", val_size=0.1)
 
 

@@ -1,4 +1,4 @@
-"""helpers.excitation: per-class means and the between-class variance share of gates."""
+"""helpers.inspection.attention: per-class means and the between-class variance share of gates."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from helpers.excitation import class_means, class_specificity, shuffled_specificity
+from helpers.inspection import class_means, class_specificity, shuffled_specificity
 
 
 def test_class_means_averages_each_class() -> None:

@@ -1,4 +1,4 @@
-"""helpers.experiments: models x seeds through fit, tidy results, clear errors."""
+"""helpers.train.experiments: models x seeds through fit, tidy results, clear errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.experiments import run_experiment, summarize
+from helpers.train import run_experiment, summarize
 
 
 def tiny_net(hidden: int = 4) -> nn.Module:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import mixed_precision
+from helpers import measurement
 from helpers.plots import lr_curve, plot_lr_curves
 
 S = torch.optim.lr_scheduler
@@ -92,7 +92,7 @@ def tiny() -> nn.Module:
 
 
 def test_precision_table_has_one_row_per_model_and_consistent_columns() -> None:
-    table = mixed_precision.precision_table(
+    table = measurement.precision_table(
         {"tiny, batch 2": (tiny, 2), "tiny, batch 3": (tiny, 3)},
         "bf16",
         repeats=1,
@@ -133,4 +133,4 @@ def test_precision_table_has_one_row_per_model_and_consistent_columns() -> None:
 )
 def test_precision_table_rejects_bad_input(bench, amp, kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
-        mixed_precision.precision_table(bench, amp, **kwargs)
+        measurement.precision_table(bench, amp, **kwargs)

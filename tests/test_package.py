@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import helpers
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_star_import_gives_every_name_in_all():
@@ -32,12 +27,3 @@ def test_every_submodule_and_its_public_names_import(name):
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         helpers.nope  # noqa: B018
-
-
-def test_analysis_does_not_import_the_trainer():
-    """helpers.analysis needs eval_mode, which lives in helpers.modes, not in helpers.train."""
-    code = "import sys, helpers.analysis; print('helpers.train' in sys.modules)"
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "False"

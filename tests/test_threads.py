@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from helpers import config, threads
+from helpers import settings, threads
 
 
 @pytest.fixture
@@ -38,7 +40,7 @@ def test_course_threads_sets_the_count_and_the_banner_says_so(monkeypatch, keep_
     monkeypatch.setenv("COURSE_THREADS", "1")
     assert threads.configure_threads() == "COURSE_THREADS=1"
     assert torch.get_num_threads() == 1
-    assert "threads     : 1 (COURSE_THREADS=1)" in config.banner()
+    assert "threads     : 1 (COURSE_THREADS=1)" in settings.banner()
 
 
 def test_auto_never_exceeds_torch_default(monkeypatch, keep_threads):
@@ -69,3 +71,27 @@ def test_bad_course_threads_is_named(monkeypatch, keep_threads, value):
     monkeypatch.setenv("COURSE_THREADS", value)
     with pytest.raises(ValueError, match="COURSE_THREADS must be a thread count >= 1 or 'auto'"):
         threads.configure_threads()
+
+
+def test_import_helpers_changes_nothing():
+    """``import helpers`` neither measures nor sets the thread count (no import side effects)."""
+    code = (
+        "import torch; before = torch.get_num_threads(); import time; t = time.perf_counter(); "
+        "import helpers, helpers.settings, helpers.threads; "
+        "print(before == torch.get_num_threads(), helpers.threads._choice is None)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("COURSE_THREADS", "OMP_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.split() == ["True", "True"]
+
+
+def test_banner_chooses_the_threads_once(monkeypatch, keep_threads, capsys):
+    monkeypatch.setenv("COURSE_THREADS", "1")
+    threads._choice = None
+    settings.print_banner()
+    assert "threads     : 1 (COURSE_THREADS=1)" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_THREADS", "2")  # a second banner does not choose again
+    assert threads.ensure_threads() == "COURSE_THREADS=1"
+    assert torch.get_num_threads() == 1

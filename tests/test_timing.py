@@ -39,3 +39,50 @@ def test_autocast_for_names_the_problem():
         timing.autocast_for(torch.device("cpu"), "fp16")
     with pytest.raises(ValueError, match="amp must be"):
         timing.autocast_for(torch.device("cpu"), "fp8")
+
+
+# ---- training_step_times: the one step-timing function
+
+
+def net(width: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(width, 2),
+    )  # fmt: skip
+
+
+def test_every_model_is_timed_and_the_bigger_one_is_slower() -> None:
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 2, (8,))
+    times = timing.training_step_times({"small": net(2), "big": net(256)}, x, y, repeats=5)
+    assert list(times) == ["small", "big"]
+    assert all(t > 0 for t in times.values())
+    assert times["big"] > times["small"]  # 128x the conv work
+
+
+def test_the_models_are_trained_in_their_precision_and_layout() -> None:
+    plain, bf16_cl = net(4), net(4)
+    before = [p.detach().clone() for p in plain.parameters()]
+    contenders = {
+        "fp32": plain,
+        "bf16+cl": timing.Contender(bf16_cl, amp="bf16", channels_last=True),
+    }
+    times = timing.training_step_times(
+        contenders, torch.randn(2, 3, 8, 8), torch.tensor([0, 1]), repeats=1
+    )
+    assert set(times) == {"fp32", "bf16+cl"}
+    assert any(not torch.equal(a, b) for a, b in zip(before, plain.parameters(), strict=True))
+    assert bf16_cl[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_training_step_times_names_bad_arguments() -> None:
+    x, y = torch.randn(2, 3, 8, 8), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="non-empty dict"):
+        timing.training_step_times({}, x, y)
+    with pytest.raises(TypeError, match=r"an nn\.Module or a Contender"):
+        timing.training_step_times({"m": lambda: net(2)}, x, y)
+    with pytest.raises(ValueError, match="repeats"):
+        timing.training_step_times({"m": net(2)}, x, y, repeats=0)
+    with pytest.raises(ValueError, match="amp must be"):
+        timing.autocast_for(torch.device("cpu"), "fp8")
+    with pytest.raises(ValueError, match="fp16 autocast needs a CUDA"):
+        timing.autocast_for(torch.device("cpu"), "fp16")

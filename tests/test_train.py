@@ -21,7 +21,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from helpers import train
+from helpers import plots, train
 from helpers.train import (
     CheckpointError,
     History,
@@ -657,7 +657,7 @@ def test_history_table_dataframe_and_plot():
     assert "<table" in history._repr_html_()
     long = History([{**records[0], "epoch": i} for i in range(1, 31)])
     assert "..." in repr(long) and len(repr(long).splitlines()) == 13
-    figure = history.plot(metrics=("loss", "acc", "lr"))  # helpers.plots.plot_history
+    figure = plots.plot_history(history, metrics=("loss", "acc", "lr"))
     assert len(figure.axes) == 3
     plt.close(figure)
     with pytest.raises(ValueError, match="metric must be one of"):

@@ -3,19 +3,20 @@
     maps = helpers.cam.grad_cam(model, x)                   # (B, H, W) in [0, 1]
     maps = helpers.cam.grad_cam(model, x, targets=y, method="scorecam")
     rgb = helpers.cam.overlay(images, maps, mean=..., std=...)
+    helpers.cam.plot_cam_grid(images, {"Grad-CAM": maps}, labels=y, preds=p, classes=names)
     helpers.cam.pointing_game(maps, boxes), helpers.cam.energy_in_box(maps, boxes)
     helpers.cam.faithfulness(model, x, maps)                # ROAD and confidence change
     helpers.cam.cascading_randomization(model, x)           # Adebayo et al. 2018 sanity check
     clf = helpers.cam.course_classifier(model, data)        # or imagenet_classifier()
     x = clf.load("my_photo.jpg")                            # your own image, preprocessed
 
-One job per module: ``core`` (the call, the target layer, the model's state), ``overlay``,
-``localisation`` (maps against boxes), ``faithfulness`` (the package's metrics),
-``sanity`` (weight randomisation) and ``own_image`` (a model with its preprocessing, for your
-own image files).
+One job per module: ``core`` (the call, the target layer, the model's state), ``overlay``
+(one image or a grid), ``localisation`` (maps against boxes), ``faithfulness`` (the
+package's metrics), ``sanity`` (weight randomisation) and ``own_image`` (a model with its
+preprocessing, for your own image files).
 """
 
-from .core import (
+from helpers.cam.core import (
     BATCHED_METHODS,
     METHODS,
     cam_session,
@@ -25,17 +26,22 @@ from .core import (
     model_state,
     predicted_targets,
 )
-from .faithfulness import faithfulness
-from .localisation import (
+from helpers.cam.faithfulness import faithfulness
+from helpers.cam.localisation import (
     REFERENCE_TOLERANCE,
     box_area_share,
     energy_in_box,
     pointing_game,
     scaled_tolerance,
 )
-from .overlay import overlay, to_rgb
-from .own_image import ImageClassifier, course_classifier, imagenet_classifier, save_image
-from .sanity import cascade_units, cascading_randomization, spearman_per_image
+from helpers.cam.overlay import overlay, plot_cam_grid
+from helpers.cam.own_image import (
+    ImageClassifier,
+    course_classifier,
+    imagenet_classifier,
+    save_image,
+)
+from helpers.cam.sanity import cascade_units, cascading_randomization, spearman_per_image
 
 __all__ = [
     "BATCHED_METHODS",
@@ -55,10 +61,10 @@ __all__ = [
     "method_class",
     "model_state",
     "overlay",
+    "plot_cam_grid",
     "pointing_game",
     "predicted_targets",
     "save_image",
     "scaled_tolerance",
     "spearman_per_image",
-    "to_rgb",
 ]

@@ -26,11 +26,11 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pytorch_grad_cam as pgc
 import torch
+import tqdm
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import Tensor, nn
 
@@ -175,21 +175,32 @@ def model_state(model: nn.Module) -> Iterator[None]:
         state.restore()
 
 
+class _SilentTqdm:
+    """Stands in for the ``tqdm`` module inside grad-cam: the same bars, switched off."""
+
+    @staticmethod
+    def tqdm(*args: Any, **kwargs: Any) -> tqdm.tqdm:
+        return tqdm.tqdm(*args, **{**kwargs, "disable": True})
+
+
+# grad-cam 1.5 draws a tqdm bar per image inside ScoreCAM and AblationCAM (score_cam.py,
+# ablation_cam.py: ``tqdm.tqdm(range(...))``) and has no option to turn it off; in a notebook
+# the bars would bury the figures. Those two modules look the name ``tqdm`` up in their own
+# globals at call time, so it is swapped there for one call and always put back.
+_MODULES_WITH_BARS = (pgc.score_cam, pgc.ablation_cam)
+
+
 @contextlib.contextmanager
 def _quiet_progress() -> Iterator[None]:
     """Silence the package's per-image tqdm bars (ScoreCAM, AblationCAM) for one call."""
-    import tqdm as tqdm_module
-
-    class _Silent:
-        @staticmethod
-        def tqdm(*args: Any, **kwargs: Any) -> Any:
-            return tqdm_module.tqdm(*args, **{**kwargs, "disable": True})
-
-    with (
-        mock.patch("pytorch_grad_cam.score_cam.tqdm", _Silent),
-        mock.patch("pytorch_grad_cam.ablation_cam.tqdm", _Silent),
-    ):
+    originals = [module.tqdm for module in _MODULES_WITH_BARS]
+    for module in _MODULES_WITH_BARS:
+        module.tqdm = _SilentTqdm
+    try:
         yield
+    finally:
+        for module, original in zip(_MODULES_WITH_BARS, originals, strict=True):
+            module.tqdm = original
 
 
 @contextlib.contextmanager

@@ -25,9 +25,14 @@ from pytorch_grad_cam.metrics.road import (
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from torch import nn
 
+from helpers.cam.core import (
+    _check_images,
+    _check_model,
+    _check_targets,
+    model_state,
+    predicted_targets,
+)
 from helpers.validate import check_int
-
-from .core import _check_images, _check_model, _check_targets, model_state, predicted_targets
 
 __all__ = ["faithfulness"]
 

@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor, nn
+from torchvision.models import ResNet50_Weights
 from torchvision.transforms import v2
 
-from .core import _check_model
+from helpers import models
+from helpers.cam.core import _check_model
 
 __all__ = ["ImageClassifier", "course_classifier", "imagenet_classifier", "save_image"]
 
@@ -69,10 +71,6 @@ def imagenet_classifier() -> ImageClassifier:
     ImageNet statistics): ``load`` gives (1, 3, 224, 224). The 1,000 class names come from
     the weights' metadata. Downloads the weights (about 100 MB) unless they are cached.
     """
-    from torchvision.models import ResNet50_Weights
-
-    from helpers import models
-
     weights = ResNet50_Weights.DEFAULT
     model = models.resnet50()
     model.load_state_dict(weights.get_state_dict(progress=False))

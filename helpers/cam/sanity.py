@@ -16,9 +16,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from helpers.validate import check_int
-
-from .core import (
+from helpers.cam.core import (
     _check_images,
     _check_model,
     _is_stage,
@@ -26,6 +24,7 @@ from .core import (
     grad_cam,
     predicted_targets,
 )
+from helpers.validate import check_int
 
 __all__ = ["cascade_units", "cascading_randomization", "spearman_per_image"]
 

@@ -8,13 +8,13 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from helpers.check.core import exercise, expect, expect_close
+from helpers.models import resnet20
+from helpers.train import confusion_matrix
 
 
 @exercise("Parameters of ResNet-20's stem")
 def stem_parameters(answer: int) -> str:
     """The learner's hand count of ResNet-20's first conv + BatchNorm parameters."""
-    from helpers.models import resnet20
-
     model = resnet20(num_classes=10)
     expected = sum(p.numel() for m in (model.conv1, model.bn1) for p in m.parameters())
     expect_close(answer, expected, "your count", rtol=0.0, atol=0.0)
@@ -66,8 +66,6 @@ def most_confused(pair: tuple[int, int], *, model: torch.nn.Module, loader: obje
     Recomputed with ``helpers.train.confusion_matrix(model, loader, C)``; any pair tied for
     the largest count is right.
     """
-    from helpers.train import confusion_matrix
-
     expect(
         isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(i, int) for i in pair),
         f"answer with a pair of ints (true digit, predicted digit), got {pair!r}",

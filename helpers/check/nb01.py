@@ -6,10 +6,13 @@ import math
 import numbers
 from collections.abc import Callable
 
+import pandas as pd
 import torch
 from torch import nn
 
 from helpers.check.core import CheckFailed, exercise, expect, expect_close, expect_shape
+from helpers.inspection import gradient_norms
+from helpers.models import BasicBlock, create, resnet56
 
 # (in_planes, planes, stride): same shape, both changes, channels only, resolution only.
 _BLOCK_CASES = ((16, 16, 1), (16, 32, 2), (16, 32, 1), (32, 32, 2))
@@ -33,8 +36,6 @@ def _n_params(module: nn.Module) -> int:
 def _compare_block(
     make_block: Callable[..., nn.Module], in_planes: int, planes: int, stride: int
 ) -> float:
-    from helpers.models import BasicBlock
-
     case = f"in_planes={in_planes}, planes={planes}, stride={stride}"
     generator = torch.Generator().manual_seed(in_planes * 100 + planes * 10 + stride)
     reference = BasicBlock(in_planes, planes, stride, shortcut="B")
@@ -104,8 +105,6 @@ def projection_block(make_block: Callable[..., nn.Module]) -> str:
 
 
 def _extra_parameters(depth: int, shortcut: str) -> int:
-    from helpers.models import create
-
     with torch.device("meta"):  # parameter counts only: no weights to initialise
         base = create(f"resnet{depth}", shortcut="A")
         other = create(f"resnet{depth}", shortcut=shortcut)
@@ -170,8 +169,6 @@ def scaled_shortcut(answer: float) -> str:
 
 
 def _zero_init_gradients() -> tuple[int, int]:
-    from helpers.analysis import gradient_norms
-    from helpers.models import resnet56
 
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(8, 3, 16, 16, generator=generator)
@@ -201,14 +198,10 @@ def zero_init_zero_gradients(answer: int) -> str:
 def trained_gradient_norms(
     norms: object, *, model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 ) -> str:
-    """The learner's ``analysis.gradient_norms(model, images, labels)`` for a trained net."""
-    import pandas as pd
-
-    from helpers.analysis import gradient_norms
-
+    """The learner's ``inspection.gradient_norms(model, images, labels)`` for a trained net."""
     expect(
         isinstance(norms, pd.DataFrame) and "grad_norm" in norms.columns,
-        f"pass the DataFrame from analysis.gradient_norms, got {type(norms).__name__}",
+        f"pass the DataFrame from inspection.gradient_norms, got {type(norms).__name__}",
     )
     expected = gradient_norms(model, images, labels)
     expect(

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from helpers.check.core import exercise, expect, expect_close
+from helpers.inspection import count_flops, shape_table
+from helpers.models import SeparableConv2d, resnet18, resnet34
 
 
 @exercise("Parameters of one ResNet34 layer3 block")
 def layer3_block_parameters(answer: int) -> str:
     """The learner's hand count of ``resnet34().layer3[1]`` (a BasicBlock with 256 channels)."""
-    from helpers.models import resnet34
-
     with torch.device("meta"):
         block = resnet34().layer3[1]
     expected = sum(p.numel() for p in block.parameters())
@@ -24,8 +26,6 @@ def layer3_block_parameters(answer: int) -> str:
 @exercise("Size of layer4's feature map")
 def layer4_size(fn: Callable[[int], int]) -> str:
     """The learner's ``fn(image_size) -> int``: height of ResNet34's layer4 output map."""
-    from helpers.analysis import shape_table
-    from helpers.models import resnet34
 
     with torch.device("meta"):  # shapes only: no weights to initialise
         model = resnet34()
@@ -43,8 +43,6 @@ def layer4_size(fn: Callable[[int], int]) -> str:
 @exercise("Weights of a depthwise-separable 3x3 convolution")
 def separable_weights(answer: int) -> str:
     """The learner's count of the weights of ``SeparableConv2d(256, 256)`` (no biases)."""
-    from helpers.models import SeparableConv2d
-
     expected = sum(p.numel() for p in SeparableConv2d(256, 256).parameters())
     expect_close(answer, expected, "your count", rtol=0.0, atol=0.0)
     return f"{answer:,} = 256·3·3 (depthwise) + 256·256 (pointwise), vs 589,824 for a full 3x3"
@@ -53,8 +51,6 @@ def separable_weights(answer: int) -> str:
 @exercise("Parameters of the seed paper's 1x1 head convolution")
 def head_conv_parameters(answer: int) -> str:
     """The learner's count for a 512 -> 512 1x1 conv (no bias) followed by a BatchNorm."""
-    from torch import nn
-
     head = nn.Sequential(nn.Conv2d(512, 512, 1, bias=False), nn.BatchNorm2d(512))
     expected = sum(p.numel() for p in head.parameters())
     expect_close(answer, expected, "your count", rtol=0.0, atol=0.0)
@@ -64,8 +60,6 @@ def head_conv_parameters(answer: int) -> str:
 @exercise("Learning rate after 3/4 of a cosine schedule")
 def cosine_lr(answer: float) -> str:
     """The lr after 75 % of training for a cosine schedule from 0.2 to 0 (no warm-up)."""
-    from torch.optim.lr_scheduler import CosineAnnealingLR
-
     total = 1000
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
     schedule = CosineAnnealingLR(optimizer, T_max=total)
@@ -81,8 +75,6 @@ def cosine_lr(answer: float) -> str:
 def matching_width(width: float) -> str:
     """A ``width`` for ``resnet18(stem="cifar")`` within 5 % of the multiply-adds of
     ``resnet34(stem="cifar", width=0.5)`` at 32x32."""
-    from helpers.analysis import count_flops
-    from helpers.models import resnet18, resnet34
 
     expect(
         isinstance(width, float | int) and not isinstance(width, bool) and 0 < width <= 4,

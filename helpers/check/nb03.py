@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torchvision
 
 from helpers.check.core import exercise, expect, expect_close
+from helpers.inspection import count_flops, count_parameters
+from helpers.models import Bottleneck, ResNet, resnet50
 
 
 @exercise("Parameters of one ResNet50 layer3 bottleneck")
 def layer3_bottleneck_parameters(answer: int) -> str:
     """The learner's hand count of ``resnet50().layer3[1]`` (1024 -> 256 -> 256 -> 1024)."""
-    from helpers.models import resnet50
-
     with torch.device("meta"):  # shapes only: no weights to initialise
         block = resnet50().layer3[1]
     expected = sum(p.numel() for p in block.parameters())
@@ -28,8 +29,6 @@ def bottleneck_macs(fn: Callable[..., int]) -> str:
     Multiply-adds of conv1, conv2 and conv3 of a Bottleneck (no shortcut) on a size x size
     input, checked against torch.utils.flop_counter for v1 and v1.5 placements.
     """
-    from helpers.analysis import count_flops
-    from helpers.models import Bottleneck
 
     cases = [(256, 64, 56, 1), (256, 128, 56, 2), (512, 256, 28, 2), (1024, 512, 14, 2)]
     for in_ch, planes, size, stride in cases:
@@ -49,10 +48,6 @@ def bottleneck_macs(fn: Callable[..., int]) -> str:
 @exercise("Wide ResNet-50-2 against ResNet50")
 def wide_resnet_ratios(params_ratio: float, macs_ratio: float) -> str:
     """The learner's measured ratios wide_resnet50_2 / resnet50: parameters and multiply-adds."""
-    import torchvision
-
-    from helpers.analysis import count_flops, count_parameters
-
     with torch.device("meta"):
         wide, base = torchvision.models.wide_resnet50_2(), torchvision.models.resnet50()
     expected_params = count_parameters(wide)["total"] / count_parameters(base)["total"]
@@ -68,8 +63,6 @@ def wide_resnet_ratios(params_ratio: float, macs_ratio: float) -> str:
 @exercise("Parameters of a bottleneck ResNet-26")
 def resnet26_parameters(answer: int) -> str:
     """The learner's count for ``models.ResNet(models.Bottleneck, [2, 2, 2, 2])``."""
-    from helpers.models import Bottleneck, ResNet
-
     with torch.device("meta"):
         expected = sum(p.numel() for p in ResNet(Bottleneck, [2, 2, 2, 2]).parameters())
     expect_close(answer, expected, "your count", rtol=0.0, atol=0.0)

@@ -8,14 +8,14 @@ from collections.abc import Callable
 import torch
 
 from helpers.check.core import exercise, expect, expect_close
+from helpers.inspection import expected_calibration_error
+from helpers.models import resnet50, resnet50d
 
 
 @exercise("Parameters of ResNet-50-D's deep stem")
 def deep_stem_parameters(answer: int) -> str:
     """The learner's count for the stem of ``resnet50d()``: ``conv1`` (three 3x3 convs with
     their BNs) plus ``bn1``."""
-    from helpers.models import resnet50, resnet50d
-
     with torch.device("meta"):
         deep, plain = resnet50d(), resnet50()
     expected = sum(p.numel() for m in (deep.conv1, deep.bn1) for p in m.parameters())
@@ -53,8 +53,6 @@ def optimal_gap(fn: Callable[[float, int], float]) -> str:
 def ece(fn: Callable[[torch.Tensor, torch.Tensor, int], float]) -> str:
     """The learner's ``fn(confidence, correct, bins)``: confidence (N,) top probabilities,
     correct (N,) bool; returns ECE over ``bins`` equal-width bins of (0, 1]."""
-    from helpers.calibration import expected_calibration_error
-
     g = torch.Generator().manual_seed(4)
     for n, k, bins, scale in [(500, 10, 10, 3.0), (300, 5, 15, 1.0), (200, 3, 5, 6.0)]:
         logits = torch.randn(n, k, generator=g) * scale
@@ -66,9 +64,9 @@ def ece(fn: Callable[[torch.Tensor, torch.Tensor, int], float]) -> str:
         expect(
             math.isclose(got, expected, abs_tol=1e-6),
             f"with {bins} bins on {n} random predictions you got {got:.5f}, "
-            f"helpers.calibration gives {expected:.5f}",
+            f"helpers.inspection.calibration gives {expected:.5f}",
         )
-    return "matches helpers.calibration.expected_calibration_error"
+    return "matches helpers.inspection.expected_calibration_error"
 
 
 @exercise("The cosine schedule")

@@ -7,13 +7,12 @@ from typing import Any
 import torch
 
 from helpers.check.core import exercise, expect, expect_close
+from helpers.models import SpatialAttention, SqueezeExcitation, resnet20
 
 
 @exercise("Parameters of one CBAM spatial-attention module")
 def spatial_attention_parameters(answer: int) -> str:
     """The learner's count for ``helpers.models.SpatialAttention()`` (7x7 conv 2 -> 1 + BN)."""
-    from helpers.models import SpatialAttention
-
     expected = sum(p.numel() for p in SpatialAttention().parameters())
     expect_close(answer, expected, "your count", rtol=0.0, atol=0.0)
     return (
@@ -29,8 +28,6 @@ def paper_se(cls: Any) -> str:
     Checked against ``SqueezeExcitation(channels, rd_divisor=1)`` (timm's formula without the
     rounding to multiples of 8) with the learner's weights, on 64 and 256 channels.
     """
-    from helpers.models import SqueezeExcitation
-
     for channels, hidden in ((64, 4), (256, 16)):
         mine = cls(channels)
         expect(isinstance(mine, torch.nn.Module), f"cls({channels}) should be an nn.Module")
@@ -56,8 +53,6 @@ def paper_se(cls: Any) -> str:
 @exercise("Parameters of ResNet-20 with SE in the last stage only")
 def last_stage_se_parameters(answer: int) -> str:
     """The learner's count for ``resnet20(attention=(None, None, "se"))``."""
-    from helpers.models import resnet20
-
     with torch.device("meta"):
         expected = sum(p.numel() for p in resnet20(attention=(None, None, "se")).parameters())
         plain = sum(p.numel() for p in resnet20().parameters())

@@ -8,13 +8,14 @@ import torch
 from torch import nn
 
 from helpers.check.core import exercise, expect, expect_close
+from helpers.data import make_shapes
+from helpers.models import resnet18
+from helpers.transfer import SEVERITY, corrupt, load_weights
 
 
 @exercise("Trainable parameters after freeze(until='layer3')")
 def trainable_after_freeze(answer: int) -> str:
     """The learner's count of what still trains in ``resnet18(num_classes=10)`` frozen to layer3."""
-    from helpers.models import resnet18
-
     with torch.device("meta"):  # shapes only
         model = resnet18(num_classes=10)
     expected = sum(p.numel() for p in model.layer4.parameters())
@@ -25,8 +26,6 @@ def trainable_after_freeze(answer: int) -> str:
 
 def _se_pair() -> tuple[nn.Module, nn.Module]:
     """A plain ResNet-18 (width 0.25, random BN) and an SE twin holding its weights."""
-    from helpers.models import resnet18
-    from helpers.transfer import load_weights
 
     torch.manual_seed(0)
     plain = resnet18(width=0.25, num_classes=4)
@@ -66,8 +65,6 @@ def se_identity_init(fn: Callable[[nn.Module], None]) -> str:
 @exercise("Contrast loss, CIFAR-10-C style")
 def contrast(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> str:
     """The learner's ``fn(images uint8 (N, C, H, W), c) -> uint8``: (x - mean) * c + mean."""
-    from helpers.data import make_shapes
-    from helpers.transfer import SEVERITY, corrupt
 
     images = make_shapes(8, image_size=16, seed=3).images
     for severity, c in enumerate(SEVERITY["contrast"], start=1):

@@ -7,7 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from helpers.cam import energy_in_box as reference
 from helpers.check.core import exercise, expect, expect_close, expect_shape
+from helpers.models import resnet50
 
 
 @exercise("Grad-CAM channel weights")
@@ -30,8 +32,6 @@ def energy_in_box(fn: Callable[[np.ndarray, tuple[int, int, int, int]], float]) 
 
     Checked against ``helpers.cam.energy_in_box`` on random maps and boxes, edges included.
     """
-    from helpers.cam import energy_in_box as reference
-
     rng = np.random.default_rng(0)
     cases = [(0, 0, 7, 5), (3, 2, 3, 2), (10, 4, 15, 11), (0, 0, 15, 11)]
     for box in cases:
@@ -49,8 +49,6 @@ def energy_in_box(fn: Callable[[np.ndarray, tuple[int, int, int, int]], float]) 
 @exercise("ScoreCAM's forward passes")
 def scorecam_passes(answer: int) -> str:
     """Masked forward passes ScoreCAM makes per image at ResNet50's default target layer."""
-    from helpers.models import resnet50
-
     with torch.device("meta"):
         channels = resnet50().num_features
     expect_close(answer, channels, "your count", rtol=0.0, atol=0.0)

@@ -10,17 +10,23 @@ fed by :class:`DeviceLoader`, which augments whole batches on the training devic
 (:mod:`helpers.data.transforms`: the default crop and flip, Cutout, your own).
 """
 
-from .core import (
+from helpers.data.core import (
     DatasetCorruptError,
     DatasetUnavailableError,
     DataSplits,
     ImageTensorSet,
     channel_stats,
 )
-from .folder import IMAGENET_MEAN, IMAGENET_STD, FolderSubset, image_transforms, load_image_folder
-from .loader import DeviceLoader, make_loaders
-from .offline import load_digits, load_shapes
-from .real import (
+from helpers.data.digits import load_digits
+from helpers.data.folder import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FolderSubset,
+    image_transforms,
+    load_image_folder,
+)
+from helpers.data.loader import DeviceLoader, make_loaders
+from helpers.data.real import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     CIFAR100_MEAN,
@@ -30,11 +36,16 @@ from .real import (
     load_cifar100,
     load_gtsrb,
 )
-from .resize import resize_splits
-from .shapes import SHAPE_CLASSES, make_shapes
-from .shapes_quick import QUICK_SHAPE_CLASSES, load_quick_shapes
-from .sources import available, course_data, load
-from .transforms import BatchTransform, Cutout, RandomCropFlip
+from helpers.data.resize import resize_splits
+from helpers.data.shapes import (
+    QUICK_SHAPE_CLASSES,
+    SHAPE_CLASSES,
+    load_quick_shapes,
+    load_shapes,
+    make_shapes,
+)
+from helpers.data.sources import available, course_data, load
+from helpers.data.transforms import BatchTransform, Cutout, RandomCropFlip
 
 __all__ = [
     "CIFAR10_MEAN",

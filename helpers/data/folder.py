@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from .core import (
+from helpers.data.core import (
     DatasetCorruptError,
     DatasetUnavailableError,
     DataSplits,

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import device as default_device
-from ..validate import check_int
-from .core import DataSplits, ImageTensorSet, check_image_tensors, one_cpu_thread
-from .folder import FolderSubset, image_transforms
-from .transforms import BatchTransform, RandomCropFlip, as_transform_list
+from helpers.data.core import DataSplits, ImageTensorSet, check_image_tensors, one_cpu_thread
+from helpers.data.folder import FolderSubset, image_transforms
+from helpers.data.transforms import BatchTransform, RandomCropFlip, as_transform_list
+from helpers.settings import device as default_device
+from helpers.validate import check_int
 
 # Values prepared at once. On a CPU, ~1M (4 MB of float32, 2 CIFAR batches of 128) keeps a
 # chunk's uint8 and float copies in cache: measured 1.35x faster than 4M. On a GPU, larger

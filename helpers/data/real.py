@@ -1,6 +1,6 @@
 """Real datasets through ``torchvision.datasets``: CIFAR-10, CIFAR-100 and GTSRB.
 
-They live in the data root (``helpers.config.data_root()``: ``data/`` or ``$COURSE_DATA``) or
+They live in the data root (``helpers.settings.data_root()``: ``data/`` or ``$COURSE_DATA``) or
 ``root=``. A set that is not on disk and cannot be downloaded raises
 :class:`DatasetUnavailableError` naming the missing files and how to get them; a file that
 fails torchvision's md5 check raises :class:`DatasetCorruptError` naming the file.
@@ -22,8 +22,7 @@ import torch
 import torchvision
 from torchvision.datasets.utils import check_integrity
 
-from ..config import data_root
-from .core import (
+from helpers.data.core import (
     DatasetCorruptError,
     DatasetUnavailableError,
     DataSplits,
@@ -34,7 +33,8 @@ from .core import (
     resolve_size,
     subsample,
 )
-from .folder import decode_images
+from helpers.data.folder import decode_images
+from helpers.settings import data_root
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)

@@ -6,9 +6,8 @@ import dataclasses
 
 from torchvision.transforms import v2
 
+from helpers.data.core import DataSplits, ImageTensorSet
 from helpers.validate import check_int
-
-from .core import DataSplits, ImageTensorSet
 
 __all__ = ["resize_splits"]
 

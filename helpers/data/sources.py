@@ -1,7 +1,7 @@
 """Datasets by name: ``load(name)`` and the notebooks' ``course_data(name)``.
 
 Names: "cifar10", "cifar100", "gtsrb" (torchvision, see :mod:`helpers.data.real`) and the
-offline "digits" and "shapes" (:mod:`helpers.data.offline`). Your own images:
+offline "digits" and "shapes" (:mod:`helpers.data.digits`). Your own images:
 :func:`helpers.data.load_image_folder`.
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..config import OFFLINE_ENV, offline, quick_mode
-from .core import DatasetUnavailableError, DataSplits
-from .offline import load_digits, load_shapes
-from .real import load_cifar10, load_cifar100, load_gtsrb
+from helpers.data.core import DatasetUnavailableError, DataSplits
+from helpers.data.digits import load_digits
+from helpers.data.real import load_cifar10, load_cifar100, load_gtsrb
+from helpers.data.shapes import load_shapes
+from helpers.settings import OFFLINE_ENV, offline, quick_mode
 
 _LOADERS: dict[str, Callable[..., DataSplits]] = {
     "cifar10": load_cifar10,
@@ -92,7 +93,7 @@ def course_data(
     """The dataset a notebook uses: the real set, shrunk in quick mode, with an offline fallback.
 
     Full mode loads ``name`` in full and re-raises :class:`DatasetUnavailableError`. Quick mode
-    (``quick=None`` reads ``helpers.config.quick_mode()``) keeps ``quick_train_size`` /
+    (``quick=None`` reads ``helpers.settings.quick_mode()``) keeps ``quick_train_size`` /
     ``quick_val_size`` / ``quick_test_size`` images (digits, 1,797 images in all, is kept
     whole), and if the real set is unavailable it prints loudly that it falls back to the
     offline ``fallback`` set, whose ``source`` then says so.

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..validate import check_int
+from helpers.validate import check_int
 
 __all__ = ["BatchTransform", "Cutout", "RandomCropFlip", "as_transform_list"]
 

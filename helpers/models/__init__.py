@@ -13,8 +13,9 @@ ImageNet weights load with ``strict=True``); the options compose as in timm's ``
     resnet20(attention=("se", "se", "cbam"))     # attention per stage
     resnet50d(), se_resnet50(), cbam_resnet50(), ta_resnet50(10)   # timm / paper variants
 
-Keyword options of every builder (and of :class:`ResNet`); "per stage" options take one value
-or a tuple with one value per stage (4 in the ImageNet layout, 3 in the CIFAR layout):
+Keyword options of every builder (and of :class:`ResNet`, whose docstring documents each
+one); "per stage" options take one value or a tuple with one value per stage (4 in the
+ImageNet layout, 3 in the CIFAR layout):
 
     num_classes, in_chans          classifier outputs, input channels
     stem                           "imagenet" (7x7/2 conv + 3x3/2 max-pool), "cifar" (3x3/1) or
@@ -45,7 +46,7 @@ Shapes: every model maps x: (N, in_chans, H, W) float to logits (N, num_classes)
 W at least ``model.total_stride`` (32 for the ImageNet layout, 4 for the CIFAR layout).
 """
 
-from .attention import (
+from helpers.models.attention import (
     ATTENTIONS,
     CBAM,
     ChannelAttention,
@@ -54,14 +55,14 @@ from .attention import (
     get_attention_layer,
     make_divisible,
 )
-from .blocks import (
+from helpers.models.blocks import (
     ACTIVATIONS,
     BasicBlock,
     Bottleneck,
     SeparableConv2d,
     get_act_layer,
 )
-from .builders import (
+from helpers.models.builders import (
     cbam_resnet50,
     create,
     list_models,
@@ -88,9 +89,9 @@ from .builders import (
     ta_resnet50,
     wide_resnet50_2,
 )
-from .heads import make_head
-from .resnet import ResNet
-from .shortcuts import (
+from helpers.models.heads import make_head
+from helpers.models.resnet import ResNet
+from helpers.models.shortcuts import (
     SHORTCUTS,
     Shortcut,
     ZeroPadShortcut,
@@ -98,7 +99,7 @@ from .shortcuts import (
     make_shortcut,
     projection,
 )
-from .stems import STEMS, make_stem
+from helpers.models.stems import STEMS, make_stem
 
 __all__ = [
     "ACTIVATIONS",

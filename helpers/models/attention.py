@@ -8,7 +8,7 @@ addition (Hu et al. 2018, Fig. 3; Woo et al. 2018, Fig. 3), as in timm's ``resne
 Parameter names follow timm's ``layers/squeeze_excite.py`` and ``layers/cbam.py`` (``se.fc1``,
 ``se.fc2``; ``se.channel.fc1/fc2``, ``se.spatial.conv.conv``, ``se.spatial.conv.bn``), so timm's
 state dicts load with ``strict=True``. Every gate is an ``nn.Sigmoid`` called ``gate``, which is
-where :func:`helpers.analysis.attention_maps` reads the weights.
+where :func:`helpers.inspection.attention_maps` reads the weights.
 
 Papers: J. Hu, L. Shen, G. Sun, "Squeeze-and-Excitation Networks" (CVPR 2018);
 S. Woo, J. Park, J.-Y. Lee, I. S. Kweon, "CBAM: Convolutional Block Attention Module" (ECCV 2018).

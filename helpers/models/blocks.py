@@ -22,8 +22,8 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from .attention import AttnLayer, build_attention
-from .shortcuts import ShortcutSpec, make_shortcut
+from helpers.models.attention import AttnLayer, build_attention
+from helpers.models.shortcuts import ShortcutSpec, make_shortcut
 
 ActLayer = Callable[[], nn.Module]
 

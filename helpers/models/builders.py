@@ -11,9 +11,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from .attention import CBAM
-from .blocks import BasicBlock, Bottleneck
-from .resnet import ResNet
+from helpers.models.attention import CBAM
+from helpers.models.blocks import BasicBlock, Bottleneck
+from helpers.models.resnet import ResNet
 
 _MODELS: dict[str, Callable[..., ResNet]] = {}
 

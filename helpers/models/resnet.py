@@ -9,13 +9,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from helpers.models.attention import AttnLayer, get_attention_layer
+from helpers.models.blocks import ActLayer, get_act_layer
+from helpers.models.heads import check_dropout, make_head
+from helpers.models.shortcuts import Shortcut, check_shortcut
+from helpers.models.stems import check_stem, make_stem
 from helpers.validate import check_int
-
-from .attention import AttnLayer, get_attention_layer
-from .blocks import ActLayer, get_act_layer
-from .heads import check_dropout, make_head
-from .shortcuts import Shortcut, check_shortcut
-from .stems import check_stem, make_stem
 
 
 def _per_stage(name: str, value: Any, num_stages: int, check: Callable[[str, Any], Any]) -> tuple:
@@ -87,12 +86,49 @@ def _check_width(width: Any) -> float:
 class ResNet(nn.Module):
     """A ResNet: stem, stages ``layer1..layerN`` of blocks, global average pool, head ``fc``.
 
-    ``block`` is any block class following the protocol of :mod:`helpers.models.blocks`
-    (:class:`BasicBlock`, :class:`Bottleneck` or your own); ``layers`` the number of blocks per
-    stage; ``widths`` the planes per stage (scaled by ``width``). The first stage keeps the
-    resolution, every later one halves it. ``avg_down`` and ``attention`` take one value or a
-    tuple with one value per stage. See the package docstring for every option.
     x: (N, in_chans, H, W) float with H, W >= ``total_stride`` -> logits (N, num_classes).
+    The first stage keeps the resolution, every later one halves it. Options marked "per
+    stage" take one value, or a tuple with one value per stage.
+
+    Args:
+        block: the block class of every stage: :class:`BasicBlock`, :class:`Bottleneck` or
+            your own class following the protocol of :mod:`helpers.models.blocks` (an int
+            ``expansion`` attribute; ``(in_planes, planes, stride, shortcut, ...)``).
+        layers: the number of blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet34/50.
+        num_classes: outputs of the classifier ``fc``.
+        in_chans: channels of the input images (3 for RGB, 1 for grey).
+        widths: planes per stage before ``width`` scales them (a Bottleneck stage outputs
+            ``expansion`` times as many channels).
+        stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool, total stride 4), ``"cifar"``
+            (one 3x3/1 conv, He et al. section 4.2) or ``"deep"`` (ResNet-C: three 3x3 convs
+            of 32-32-64 channels + max-pool; Bag of Tricks, section 4).
+        stem_width: channels out of the stem; default ``widths[0]`` (scaled by ``width``).
+        width: multiplier for every channel count (0.5: half as wide); at least 1 channel.
+        shortcut: ``"A"`` zero-padded identity where the shape changes, ``"B"`` a 1x1
+            projection there and identity elsewhere, ``"C"`` projections everywhere (He et
+            al., section 3.3), ``None`` no shortcut at all: a plain network.
+        avg_down: per stage; ResNet-D downsampling in the projection shortcut: a 2x2 average
+            pool, then a stride-1 1x1 conv + BN, instead of a stride-2 1x1 conv that skips
+            three quarters of the input (Bag of Tricks, section 4).
+        attention: per stage; ``None``, ``"se"`` (Squeeze-and-Excitation), ``"cbam"``,
+            ``"channel"``, ``"spatial"``, an ``nn.Module`` class or a factory
+            ``channels -> module``; the module sits in each block after its last BN, before
+            the addition, under the name ``se``.
+        act: the activation of blocks and stem: ``"relu"``, ``"leaky_relu"``, ``"silu"``,
+            ``"gelu"`` ... or an ``nn.Module`` class / zero-argument factory.
+        stride_in_1x1: Bottleneck only: put the stride on the first 1x1 conv (ResNet v1, the
+            paper) instead of the 3x3 (v1.5, torchvision's default).
+        separable: depthwise-separable 3x3 convolutions in the blocks (a depthwise 3x3, then
+            a pointwise 1x1).
+        groups: Bottleneck only: groups of the 3x3 conv (ResNeXt).
+        base_width: Bottleneck only: width of the 3x3 conv per group, 64 by default (wider:
+            Wide ResNet).
+        block_args: further keyword arguments passed to every block.
+        head_hidden: a hidden Linear layer (+ ReLU) of this size before the classifier, as in
+            the TA-ResNet50 seed paper's redesigned head; ``None``: one Linear.
+        dropout: dropout probability before the last Linear of the head.
+        zero_init_residual: start the last BN of each residual branch at zero, so that every
+            block starts as the identity (Goyal et al., "Accurate, Large Minibatch SGD").
     """
 
     def __init__(

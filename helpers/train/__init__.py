@@ -5,7 +5,7 @@ One loop for every notebook and for the command line (``python -m helpers.train 
     history = fit(model, train_loader, val_loader, epochs=30, lr=0.1, schedule="cosine")
     config = TrainConfig(epochs=30, schedule="cosine")   # the same settings as one object
     history = fit(model, train_loader, val_loader, config, lr=0.05)  # keywords override it
-    history.plot()                        # training curves (helpers.plots.plot_history)
+    plot_history(history)                 # training curves (helpers.plots.plot_history)
     evaluate(model, test_loader)          # {"loss": ..., "acc": ..., "top5": ...}
 
 A loader is a :class:`helpers.data.DeviceLoader` or anything re-iterable with a length that
@@ -34,13 +34,19 @@ Modules, one job each: ``config`` (TrainConfig: every setting, its help and chec
 parameter groups, schedules, EMA), ``evaluation`` (evaluate, predict, TTA), ``precision``
 (device, autocast, GradScaler, channels-last), ``distributed`` (torchrun, DDP, rank 0),
 ``progress`` (tqdm.auto bars and meters), ``history`` (the epoch record), ``checkpoint``
-(atomic saves, RNG states, resume checks), ``interrupt`` (Ctrl-C), ``options`` and
-``__main__`` (the command line, generated from TrainConfig).
+(atomic saves, RNG states, resume checks), ``interrupt`` (Ctrl-C), ``experiments`` (several
+models over several seeds, for the notebooks' ablations), ``options`` and ``__main__`` (the
+command line, generated from TrainConfig).
+
+The trainer depends on nothing above it: it imports ``helpers.settings``, ``helpers.timing``
+and the data and model packages, never ``helpers.measurement``, ``helpers.inspection`` or
+``helpers.plots`` (``tests/test_layout.py`` checks this).
 """
 
 from helpers.train.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from helpers.train.config import AMP_MODES, OPTIMIZERS, SCHEDULES, TrainConfig
 from helpers.train.evaluation import confusion_matrix, evaluate, predict
+from helpers.train.experiments import ExperimentResult, run_experiment, summarize
 from helpers.train.fit import fit
 from helpers.train.history import History, format_record
 from helpers.train.progress import NonFiniteLossError
@@ -51,6 +57,7 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "CheckpointError",
+    "ExperimentResult",
     "History",
     "NonFiniteLossError",
     "TrainConfig",
@@ -60,4 +67,6 @@ __all__ = [
     "format_record",
     "load_checkpoint",
     "predict",
+    "run_experiment",
+    "summarize",
 ]

@@ -243,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from helpers import config, data
+    from helpers import data, settings
     from helpers.train import distributed, evaluate, fit, format_record
 
     cfg = config_from_args(args)  # checks every setting before any work
@@ -263,7 +263,7 @@ def _run(args: argparse.Namespace) -> int:
     splits = load_data(args)
     if world_size > 1 and is_main:
         dist.barrier()
-    config.seed_everything(cfg.seed)  # the weights: the same on every process
+    settings.seed_everything(cfg.seed)  # the weights: the same on every process
     model = build_model(
         args.model, splits.num_classes, splits.in_chans, _model_kwargs(args.model_arg)
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from helpers.config import parse_device
+from helpers.settings import parse_device
 from helpers.validate import check_int
 
 __all__ = ["AMP_MODES", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "check_milestones", "setting"]
@@ -225,7 +225,7 @@ class TrainConfig:
     )
     device: str | None = setting(
         None,
-        help="cpu, cuda, cuda:1 ...; None: helpers.config.device()",
+        help="cpu, cuda, cuda:1 ...; None: helpers.settings.device()",
         check=_device,
         group="running",
         resume=False,

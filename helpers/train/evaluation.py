@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.modes import eval_mode
+from helpers.eval_mode import eval_mode
 from helpers.train.precision import autocast, check_amp, model_device, resolve_device, to_layout
 from helpers.validate import check_int
 

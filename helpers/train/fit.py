@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers import config as course_config
+from helpers import settings
 from helpers.train import distributed, optim
 from helpers.train.config import TrainConfig
 from helpers.train.history import History
@@ -81,7 +81,7 @@ def fit(
         raise ValueError("sync_bn=True needs DistributedDataParallel on CUDA (torchrun + NCCL)")
 
     if cfg.seed is not None:
-        course_config.seed_everything(cfg.seed)
+        settings.seed_everything(cfg.seed)
     model.to(dev)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import pandas as pd
+
 __all__ = ["History", "epoch_record", "format_record", "record_postfix"]
 
 
@@ -47,17 +49,12 @@ class History:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.records)
 
-    def to_dataframe(self):  # -> pandas.DataFrame; pandas is imported only when asked for
-        """The records as a pandas DataFrame: one row per epoch, the columns of ``COLUMNS``."""
-        import pandas as pd
+    def to_dataframe(self) -> pd.DataFrame:
+        """The records as a pandas DataFrame: one row per epoch, the columns of ``COLUMNS``.
 
+        Training curves: ``helpers.plots.plot_history(history)`` (the trainer draws nothing).
+        """
         return pd.DataFrame(self.records, columns=list(self.COLUMNS))
-
-    def plot(self, **kwargs: Any):  # -> matplotlib.figure.Figure
-        """Training curves: ``helpers.plots.plot_history(self, **kwargs)``."""
-        from helpers.plots import plot_history
-
-        return plot_history(self, **kwargs)
 
     def best(self, metric: str = "val_acc") -> dict[str, Any]:
         """The record with the best ``metric``: the highest accuracy or the lowest loss."""

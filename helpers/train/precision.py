@@ -4,44 +4,44 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from helpers import config
-from helpers.timing import autocast_for, median_step_times, sgd_step
+from helpers import settings
+from helpers.timing import Contender, autocast_for, training_step_times
 from helpers.train.config import AMP_MODES
 from helpers.validate import check_int
 
 __all__ = [
     "PrecisionChoice",
     "autocast",
+    "bf16_hardware",
     "check_amp",
     "choose_cpu_precision",
     "choose_precision",
-    "cpu_bf16_support",
     "grad_scaler",
     "model_device",
+    "precision_label",
     "resolve_device",
-    "time_training_steps",
     "to_layout",
 ]
 
 
 def resolve_device(device: torch.device | str | None) -> torch.device:
-    """``device`` as a torch.device (``helpers.config.parse_device``); ``config.device()``
+    """``device`` as a torch.device (``helpers.settings.parse_device``); ``settings.device()``
     when None."""
-    return config.device() if device is None else config.parse_device(device)
+    return settings.device() if device is None else settings.parse_device(device)
 
 
 def model_device(model: nn.Module) -> torch.device:
     """Where the model's parameters (or buffers) live; the default device if it has none."""
     for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device
-    return config.device()
+    return settings.device()
 
 
 def check_amp(amp: Any, dev: torch.device) -> str | None:
@@ -98,40 +98,32 @@ class PrecisionChoice:
     @property
     def label(self) -> str:
         """The candidate's name, e.g. ``"fp32"`` or ``"bf16+channels_last"``."""
-        return _label(self.amp, self.channels_last)
+        return precision_label(self.amp, self.channels_last)
 
 
-def _label(amp: str | None, channels_last: bool) -> str:
+def precision_label(amp: str | None, channels_last: bool) -> str:
+    """A precision's name: ``"fp32"``, ``"bf16"``, ``"fp32+channels_last"`` ..."""
     return (amp or "fp32") + ("+channels_last" if channels_last else "")
 
 
-def cpu_bf16_support() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16); without either,
-    torch emulates bf16 by conversions, which is rarely faster than fp32."""
-    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
-    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+def bf16_hardware() -> dict[str, bool | str]:
+    """What this machine offers bf16: the CPU's instructions and the CUDA device, if any.
 
-
-def time_training_steps(
-    model: nn.Module,
-    candidates: Sequence[tuple[str | None, bool]],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    steps: int,
-) -> dict[str, float]:
-    """Median seconds per SGD training step of each ``(amp, channels_last)`` candidate.
-
-    Each candidate trains its own copy of ``model`` on the fixed batch x: (B, C, H, W),
-    y: (B,). One untimed warm-up step each, then ``steps`` timed steps, interleaved in
-    alternating order so that load from other processes hits all candidates alike.
+    ``avx512_bf16``: vector instructions that multiply bf16 pairs into fp32 (AVX512-BF16);
+    ``amx_bf16``: Intel's AMX tile units, bf16 matrix multiply (Sapphire Rapids and later);
+    ``native_cpu``: either of them. Without both, torch emulates bf16 by conversions, which is
+    rarely faster than fp32 and can be many times slower. Read from
+    ``torch.cpu.get_capabilities()``.
     """
-    runs: dict[str, Callable[[], None]] = {}
-    for amp, channels_last in candidates:
-        net = copy.deepcopy(model).train()
-        if channels_last:
-            net.to(memory_format=torch.channels_last)
-        runs[_label(amp, channels_last)] = sgd_step(net, to_layout(x, channels_last), y, amp)
-    return median_step_times(runs, x.device, repeats=steps, warmup=1)
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    avx512_bf16, amx_bf16 = bool(caps.get("avx512_bf16")), bool(caps.get("amx_bf16"))
+    return {
+        "cpu": str(caps.get("cpu_name", "unknown")),
+        "avx512_bf16": avx512_bf16,
+        "amx_bf16": amx_bf16,
+        "native_cpu": avx512_bf16 or amx_bf16,
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else "none",
+    }
 
 
 def choose_cpu_precision(
@@ -145,7 +137,7 @@ def choose_cpu_precision(
     """The fastest CPU training precision and memory format for ``model``, measured here.
 
     bf16 autocast is a candidate only where the CPU has AVX512-BF16 or AMX-BF16
-    (:func:`cpu_bf16_support`); fp32 and channels_last always are. Each candidate trains a copy
+    (:func:`bf16_hardware`); fp32 and channels_last always are. Each candidate trains a copy
     of ``model`` (the model itself is not changed) for ``steps`` timed steps on a random batch
     of ``batch_size`` inputs of shape ``input_size`` (C, H, W). fp32 in the default layout
     wins unless another candidate is faster by more than ``margin`` (0.05: 5 %), so noise
@@ -164,17 +156,21 @@ def choose_cpu_precision(
     with torch.no_grad():
         num_classes = copy.deepcopy(model).eval()(x[:1]).shape[1]
     y = torch.randint(0, num_classes, (batch_size,), generator=generator)
-    bf16 = cpu_bf16_support()
+    bf16 = bool(bf16_hardware()["native_cpu"])
     candidates = [(None, False), (None, True)]
     if bf16:
         candidates += [("bf16", False), ("bf16", True)]
-    seconds = time_training_steps(model, candidates, x, y, steps)
-    best_amp, best_cl = min(candidates, key=lambda c: seconds[_label(*c)])
+    contenders = {
+        precision_label(amp, cl): Contender(copy.deepcopy(model), amp, cl) for amp, cl in candidates
+    }
+    seconds = training_step_times(contenders, x, y, repeats=steps)
+    best_amp, best_cl = min(candidates, key=lambda c: seconds[precision_label(*c)])
     base = seconds["fp32"]
-    best = seconds[_label(best_amp, best_cl)]
+    best = seconds[precision_label(best_amp, best_cl)]
     hardware = "this CPU has native bf16" if bf16 else "no native bf16 on this CPU: not tried"
     if best < base * (1 - margin):
-        reason = f"{_label(best_amp, best_cl)} was {base / best:.2f}x faster than fp32 ({hardware})"
+        best_label = precision_label(best_amp, best_cl)
+        reason = f"{best_label} was {base / best:.2f}x faster than fp32 ({hardware})"
         return PrecisionChoice(best_amp, best_cl, seconds, reason)
     reason = f"nothing beat fp32 by more than {margin:.0%} ({hardware})"
     return PrecisionChoice(None, False, seconds, reason)

@@ -20,10 +20,10 @@
   differences paired by seed).
 """
 
-from .attention_init import attention_blocks, identity_init_attention
-from .corruptions import CORRUPTIONS, SEVERITY, corrupt, robustness
-from .data import Resized, class_subset, per_class, repeat_to, write_image_folder
-from .finetune import (
+from helpers.transfer.attention_init import attention_blocks, identity_init_attention
+from helpers.transfer.corruptions import CORRUPTIONS, SEVERITY, corrupt, robustness
+from helpers.transfer.data import Resized, class_subset, per_class, repeat_to, write_image_folder
+from helpers.transfer.finetune import (
     adapt_stem,
     freeze,
     frozen_bn_modules,
@@ -34,7 +34,7 @@ from .finetune import (
     unfreeze,
     weight_change,
 )
-from .loading import (
+from helpers.transfer.loading import (
     LoadReport,
     WeightsMismatchError,
     WeightsUnavailableError,
@@ -44,9 +44,9 @@ from .loading import (
     read_weights_file,
     torchvision_weights,
 )
-from .recipe import FineTuneRecipe
-from .source import save_source_model, source_model
-from .tables import paired_differences, seed_table, top1_agreement
+from helpers.transfer.recipe import FineTuneRecipe
+from helpers.transfer.source import save_source_model, source_model
+from helpers.transfer.tables import paired_differences, seed_table, top1_agreement
 
 __all__ = [
     "CORRUPTIONS",

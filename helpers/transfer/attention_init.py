@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .loading import ATTENTION
+from helpers.transfer.loading import ATTENTION
 
 __all__ = ["attention_blocks", "identity_init_attention"]
 

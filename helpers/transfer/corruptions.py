@@ -23,8 +23,8 @@ from torch import nn
 from torchvision.transforms import v2
 
 from helpers.data import DeviceLoader, ImageTensorSet
-
-from .data import Resized
+from helpers.train import evaluate
+from helpers.transfer.data import Resized
 
 __all__ = ["CORRUPTIONS", "SEVERITY", "corrupt", "robustness"]
 
@@ -96,8 +96,6 @@ def robustness(
     then resized to ``size`` (if given) as the models expect. Returns a long table with columns
     ``model``, ``corruption``, ``severity``, ``acc``.
     """
-    from helpers.train import evaluate
-
     device = next(next(iter(models.values())).parameters()).device
     rows = []
     for kind in kinds:

@@ -24,9 +24,10 @@ from urllib.parse import urlparse
 import torch
 import torchvision
 from torch import nn
+from torchvision.transforms import v2
 
-from helpers import config
 from helpers import models as course_models
+from helpers import settings
 from helpers.validate import check_int
 
 __all__ = [
@@ -145,9 +146,9 @@ def _torchvision_state_dict(weights: torchvision.models.WeightsEnum) -> dict[str
     cached = _cached_file(weights.url)
     if cached.is_file():
         return torch.load(cached, map_location="cpu", weights_only=True)
-    if config.offline():
+    if settings.offline():
         raise WeightsUnavailableError(
-            f"{weights} is not in the cache and downloads are off ({config.OFFLINE_ENV}=1). "
+            f"{weights} is not in the cache and downloads are off ({settings.OFFLINE_ENV}=1). "
             + _download_hint(weights)
         )
     try:
@@ -377,8 +378,6 @@ def pretrained_meta(
     std. Needs no download.
     """
     if _is_path(weights):
-        from torchvision.transforms import v2
-
         _, meta = read_weights_file(weights)
         needed = ("image_size", "mean", "std", "categories")
         if any(k not in meta for k in needed):

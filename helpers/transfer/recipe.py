@@ -15,18 +15,14 @@ are resized batch by batch (:class:`Resized`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from helpers.data import DataSplits, DeviceLoader, ImageTensorSet
+from helpers.train import History, evaluate, fit
+from helpers.transfer.data import Resized, repeat_to
 from helpers.validate import check_int
-
-from .data import Resized, repeat_to
-
-if TYPE_CHECKING:  # helpers.train is imported when a run starts, not with helpers.transfer
-    from helpers.train import History
 
 __all__ = ["FineTuneRecipe"]
 
@@ -135,8 +131,6 @@ class FineTuneRecipe:
         holds validation accuracy after every epoch. The accuracy, in [0, 1], is on
         ``data.test`` (default: the recipe's data).
         """
-        from helpers.train import evaluate, fit
-
         if (lr is None) == (optimizer is None):
             raise ValueError("give exactly one of lr and optimizer")
         data = self.data if data is None else data

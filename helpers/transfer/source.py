@@ -20,10 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers import config
 from helpers import models as course_models
-
-from .loading import WeightsUnavailableError, read_weights_file
+from helpers import settings
+from helpers.data import make_loaders
+from helpers.train import evaluate, fit
+from helpers.transfer.loading import WeightsUnavailableError, read_weights_file
 
 __all__ = ["save_source_model", "source_model"]
 
@@ -97,11 +98,9 @@ def source_model(
     with the same settings (``retrain=True`` forces training). Load it with
     ``load_pretrained(arch, path, num_classes, **meta["model_kwargs"])``.
     """
-    from helpers.data import make_loaders
-    from helpers.train import evaluate, fit
 
     model_kwargs = dict(model_kwargs or {})
-    cache_dir = Path(cache_dir) if cache_dir is not None else config.data_root() / "transfer"
+    cache_dir = Path(cache_dir) if cache_dir is not None else settings.data_root() / "transfer"
     wanted = {
         "arch": arch,
         "model_kwargs": model_kwargs,
@@ -122,7 +121,7 @@ def source_model(
             print(f"source model: reusing {path} (source test accuracy {meta['source_acc']:.3f})")
         return path, meta
 
-    config.seed_everything(seed)
+    settings.seed_everything(seed)
     model = course_models.create(
         arch, num_classes=splits.num_classes, in_chans=splits.in_chans, **model_kwargs
     )

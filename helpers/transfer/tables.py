@@ -16,6 +16,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from helpers.train import predict
+
 __all__ = ["paired_differences", "seed_table", "top1_agreement"]
 
 SEED_PREFIX = "seed "
@@ -36,8 +38,6 @@ def top1_agreement(
     indexed by model name with columns ``accuracy`` and ``same top-1 as <first name>``, both
     in [0, 1] (the first model agrees with itself: 1.0).
     """
-    from helpers.train import predict
-
     if not models:
         raise ValueError("models is empty: give at least one {name: model}")
     preds, labels = {}, None

@@ -1,4 +1,4 @@
-"""Run configuration shared by every notebook: quick/full mode, device, seeding, data root.
+"""The course's settings, shared by every notebook: quick/full mode, device, seeding, data root.
 
 ``COURSE_QUICK=1`` forces quick mode, ``COURSE_QUICK=0`` full mode; unset, a machine with
 CUDA runs full mode and anything else runs quick mode. ``COURSE_DATA`` moves the data root.
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
 
-from .threads import thread_choice
+from helpers.threads import ensure_threads, thread_choice
 
 QUICK_ENV = "COURSE_QUICK"
 DATA_ENV = "COURSE_DATA"
@@ -128,8 +129,6 @@ def describe_device(dev: torch.device | None = None) -> str:
 
 def banner(data_source: str | None = None) -> str:
     """The block every notebook prints first: mode, device, versions and data source."""
-    import torchvision
-
     quick = quick_mode()
     mode = "QUICK (smoke test: numbers are not results)" if quick else "FULL (the real experiment)"
     lines = [
@@ -147,5 +146,9 @@ def banner(data_source: str | None = None) -> str:
 
 
 def print_banner(data_source: str | None = None) -> None:
-    """Print :func:`banner` (the first output of every notebook)."""
+    """Choose the thread count (``helpers.threads.ensure_threads``), then print :func:`banner`.
+
+    The first output of every notebook: where the course starts, so where it picks its threads.
+    """
+    ensure_threads()
     print(banner(data_source))

@@ -6,7 +6,9 @@ Whether that is faster depends on the hardware (does it multiply 16-bit numbers 
 the model and the tensor sizes (is the time spent in big matrix products, or in overheads and
 casts?). So measure it where you run, side by side::
 
-    race = step_times({"fp32": None, "bf16": "bf16"}, make_model, x, y)   # seconds per step
+    race = training_step_times(                              # seconds per step (helpers.timing)
+        {"fp32": make_model(), "bf16": Contender(make_model(), amp="bf16")}, x, y
+    )
     saved_activation_bytes(model, x, amp="bf16")   # bytes kept for the backward pass
     precision_table({"resnet20, batch 64": (make_model, 64)}, "bf16")   # both, as a table
 
@@ -22,60 +24,10 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from helpers.timing import autocast_for, median_step_times, sgd_step
+from helpers.timing import Contender, autocast_for, training_step_times
 from helpers.validate import check_int
 
-__all__ = [
-    "autocast_for",
-    "bf16_hardware",
-    "precision_table",
-    "saved_activation_bytes",
-    "step_times",
-]
-
-
-def bf16_hardware() -> dict[str, bool | str]:
-    """What this CPU offers bf16 (``torch.cpu.get_capabilities()``) and the CUDA device, if any.
-
-    ``avx512_bf16``: vector instructions that multiply bf16 pairs into fp32 (AVX512-BF16);
-    ``amx_bf16``: Intel's AMX tile units, bf16 matrix multiply (Sapphire Rapids and later).
-    Without either, bf16 arithmetic is emulated by conversions and gains little or nothing.
-    """
-    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
-    info: dict[str, bool | str] = {
-        "cpu": str(caps.get("cpu_name", "unknown")),
-        "avx512_bf16": bool(caps.get("avx512_bf16", False)),
-        "amx_bf16": bool(caps.get("amx_bf16", False)),
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else "none",
-    }
-    return info
-
-
-def step_times(
-    contenders: Mapping[str, str | None],
-    make_model: Callable[[], nn.Module],
-    x: Tensor,
-    y: Tensor,
-    *,
-    repeats: int = 5,
-    warmup: int = 1,
-) -> dict[str, float]:
-    """Median seconds per training step for each ``{label: amp}`` (amp: None, "bf16", "fp16").
-
-    Each contender trains its own copy of ``make_model()`` (same initial weights) on the fixed
-    batch x: (B, C, H, W), y: (B,) on x's device: forward, cross-entropy, backward, SGD step.
-    Steps alternate between contenders, in alternating order, ``repeats`` times after
-    ``warmup`` untimed steps each.
-    """
-    if not contenders:
-        raise ValueError("contenders must name at least one {label: amp} pair")
-    base = make_model().to(x.device)
-    steps = {}
-    for label, amp in contenders.items():
-        model = make_model().to(x.device)
-        model.load_state_dict(base.state_dict())
-        steps[label] = sgd_step(model.train(), x, y, amp, lr=0.01)
-    return median_step_times(steps, x.device, repeats=repeats, warmup=warmup)
+__all__ = ["precision_table", "saved_activation_bytes"]
 
 
 def saved_activation_bytes(model: nn.Module, x: Tensor, amp: str | None = None) -> int:
@@ -113,7 +65,7 @@ def precision_table(
 
     bench: ``{name: (model builder, batch size)}``. Each model trains on one random batch
     x: (B, 3, image_size, image_size), y: (B,) in [0, num_classes), drawn after
-    ``torch.manual_seed(0)`` on ``device``; :func:`step_times` races fp32 against ``amp``
+    ``torch.manual_seed(0)`` on ``device``; ``training_step_times`` races fp32 against ``amp``
     (``repeats`` timed steps each) and :func:`saved_activation_bytes` measures a fresh model.
     One row per model, indexed by name: ``fp32 ms/step``, ``<amp> ms/step``,
     ``speed-up <amp>/fp32`` (fp32 time divided by the 16-bit time: above 1 is faster) and
@@ -137,7 +89,12 @@ def precision_table(
         torch.manual_seed(0)
         x = torch.randn(batch, 3, image_size, image_size, device=device)
         y = torch.randint(0, num_classes, (batch,), device=device)
-        t = step_times({"fp32": None, amp: amp}, make, x, y, repeats=repeats)
+        fp32_model = make().to(device)
+        amp_model = make().to(device)
+        amp_model.load_state_dict(fp32_model.state_dict())  # same start, different precision
+        t = training_step_times(
+            {"fp32": fp32_model, amp: Contender(amp_model, amp=amp)}, x, y, repeats=repeats
+        )
         net = make().to(device)
         memory = {dtype: saved_activation_bytes(net, x, dtype) for dtype in (None, amp)}
         rows.append(

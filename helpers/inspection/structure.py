@@ -1,10 +1,9 @@
-"""Look inside a network: parameter counts, multiply-adds, shapes per stage, gradient norms.
+"""A network's structure: parameter counts, multiply-adds and shapes, per stage.
 
 Everything here works on any ``nn.Module``; the stage grouping (stem, layer1.., head) follows
 the model API of ``helpers.models`` (``model.stage_names``; the stem is every top-level module
 before the first stage, the head ``fc`` and the pooling between), and for other ResNets
 (torchvision, timm) the top-level modules named ``layer1``, ``layer2``, ...
-:func:`attention_maps` reads the gates of the SE / CBAM modules of ``helpers.models``.
 
 FLOPs convention: :func:`count_flops` reports **multiply-adds (MACs)**, the unit of He et al.
 (2016) and of torchvision's "GFLOPS" column (ResNet50: 4.1 G). ``torch.utils.flop_counter``
@@ -18,22 +17,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from helpers.modes import eval_mode
+from helpers.eval_mode import eval_mode
 
 __all__ = [
-    "AttentionMap",
-    "attention_maps",
     "count_flops",
     "count_parameters",
-    "gradient_norms",
     "macs_per_stage",
     "parameters_per_stage",
     "shape_table",
@@ -250,154 +245,3 @@ def macs_per_stage(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224
             "percent": 100.0 * table["macs"] / total if total else 0.0,
         }
     )
-
-
-def gradient_norms(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
-) -> pd.DataFrame:
-    """L2 norm of the loss gradient of every conv / linear weight after one backward pass.
-
-    x: (N, C, H, W) float; y: (N,) int64 class labels; ``loss_fn(logits, y)`` defaults to
-    cross-entropy. The model runs in its current mode (``model.train()`` for training-time
-    batch norm) but is left unchanged: gradients go through ``torch.autograd.grad`` (``.grad``
-    fields untouched) and batch-norm running statistics are restored afterwards.
-
-    Returns a DataFrame in network order with columns ``layer`` (module name), ``depth``
-    (1-based index of the weighted layer on the main path, the layers that make "ResNet-56"
-    56 deep), ``shortcut`` (True for projection shortcuts, which take the depth of the layer
-    they run alongside), ``kind`` ("conv"/"linear"), ``numel`` and ``grad_norm``.
-    """
-    _check_module(model)
-    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
-        raise TypeError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
-    if y.dim() != 1 or x.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"y must be (N,) labels matching x's batch size {x.shape[0]}, got {tuple(y.shape)}"
-        )
-    loss_fn = F.cross_entropy if loss_fn is None else loss_fn
-
-    layers = [
-        (name, m)
-        for name, m in model.named_modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.requires_grad
-    ]
-    if not layers:
-        raise ValueError("the model has no trainable Conv2d or Linear weights")
-
-    saved = {name: b.detach().clone() for name, b in model.named_buffers()}
-    try:
-        loss = loss_fn(model(x), y)
-        if loss.dim() != 0:
-            raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
-        grads = torch.autograd.grad(loss, [m.weight for _, m in layers], allow_unused=True)
-    finally:
-        with torch.no_grad():
-            for name, b in model.named_buffers():
-                b.copy_(saved[name])
-
-    rows, depth = [], 0
-    for (name, m), g in zip(layers, grads, strict=True):
-        is_shortcut = any(part in _SHORTCUT_NAMES for part in name.split("."))
-        if not is_shortcut:
-            depth += 1
-        rows.append(
-            {
-                "layer": name,
-                "depth": max(depth, 1),
-                "shortcut": is_shortcut,
-                "kind": "linear" if isinstance(m, nn.Linear) else "conv",
-                "numel": m.weight.numel(),
-                "grad_norm": math.nan if g is None else g.norm().item(),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-# --- attention ---------------------------------------------------------------------------------
-
-
-class AttentionMap(NamedTuple):
-    """The gates of one attention module for a batch (``None`` where the module has none)."""
-
-    channel: Tensor | None  # (N, C): one sigmoid weight per channel (SE, CBAM channel half)
-    spatial: Tensor | None  # (N, 1, H, W): one sigmoid weight per position (CBAM spatial half)
-
-
-def _attention_gates(module: nn.Module) -> dict[str, nn.Module] | None:
-    """The ``gate`` modules of a helpers attention module by kind, or None if it is not one."""
-    from helpers.models.attention import (
-        CBAM,
-        ChannelAttention,
-        SpatialAttention,
-        SqueezeExcitation,
-    )
-
-    if isinstance(module, CBAM):
-        return {"channel": module.channel.gate, "spatial": module.spatial.gate}
-    if isinstance(module, (SqueezeExcitation, ChannelAttention)):
-        return {"channel": module.gate}
-    if isinstance(module, SpatialAttention):
-        return {"spatial": module.gate}
-    return None
-
-
-def attention_maps(model: nn.Module, x: Tensor) -> dict[str, AttentionMap]:
-    """Channel weights and spatial maps of every attention module for the batch ``x``.
-
-    x: (N, C_in, H, W). Runs ``model(x)`` once in eval mode without gradients (the mode is
-    restored afterwards) and records the sigmoid gates of each SqueezeExcitation,
-    ChannelAttention, SpatialAttention and CBAM module of ``helpers.models`` by forward hooks,
-    which are removed again. Returns ``{module name: AttentionMap(channel, spatial)}`` in
-    network order (e.g. ``"layer1.0.se"``), with ``channel`` (N, C) and ``spatial``
-    (N, 1, h, w) at the module's resolution, ``None`` where the module has no such gate (SE
-    has no spatial map). A CBAM counts as one module (its two halves are not listed again).
-    """
-    _check_module(model)
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a tensor (N, C, H, W), got {type(x).__name__}")
-    gate_modules: dict[str, dict[str, nn.Module]] = {}
-    for name, module in model.named_modules():
-        gates = _attention_gates(module)
-        inside_cbam = any(name.startswith(f"{outer}.") for outer in gate_modules)
-        if gates is not None and not inside_cbam:
-            gate_modules[name] = gates
-    if not gate_modules:
-        raise ValueError(
-            "the model has no attention modules (SqueezeExcitation, ChannelAttention, "
-            "SpatialAttention or CBAM of helpers.models); build it with attention='se' or 'cbam'"
-        )
-
-    recorded: dict[str, dict[str, Tensor]] = {name: {} for name in gate_modules}
-
-    def hook(name: str, kind: str) -> Callable[..., None]:
-        def record(module: nn.Module, args: Any, output: Tensor) -> None:
-            recorded[name][kind] = output.detach()
-
-        return record
-
-    handles = [
-        gate.register_forward_hook(hook(name, kind))
-        for name, gates in gate_modules.items()
-        for kind, gate in gates.items()
-    ]
-    try:
-        with eval_mode(model), torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-
-    maps = {}
-    for name, gates in gate_modules.items():
-        missing = set(gates) - set(recorded[name])
-        if missing:
-            raise RuntimeError(f"attention module {name!r} did not run in model(x)")
-        channel = recorded[name].get("channel")
-        maps[name] = AttentionMap(
-            channel=None if channel is None else channel.flatten(1),
-            spatial=recorded[name].get("spatial"),
-        )
-    return maps

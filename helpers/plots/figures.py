@@ -1,4 +1,4 @@
-"""Figures for the course: training curves, confusion matrices and image grids.
+"""Figures for the course: training curves, confusion matrices, image grids, reliability diagrams.
 
 Every function returns the matplotlib ``Figure`` it draws. Figures are made through pyplot,
 so Jupyter's inline backend shows them once the cell ends; end the call with ``;`` (or assign
@@ -19,6 +19,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from helpers.images import to_display
 from helpers.validate import check_int
 
 _TITLES = {"loss": "Loss", "acc": "Accuracy", "top5": "Top-5 accuracy", "lr": "Learning rate"}
@@ -142,41 +143,6 @@ def plot_confusion_matrix(
     return fig
 
 
-def _to_display(
-    images: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None
-) -> np.ndarray:
-    """(N, C, H, W) uint8 or float -> (N, H, W, C) float in [0, 1] for imshow."""
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise ValueError(
-            f"images must be a (N, C, H, W) tensor, got "
-            f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}"
-        )
-    if images.shape[1] not in (1, 3):
-        raise ValueError(
-            f"images need 1 or 3 channels (N, C, H, W), got shape {tuple(images.shape)}"
-        )
-    x = images.detach().cpu()
-    if x.dtype == torch.uint8:
-        x = x.float() / 255.0
-    elif x.is_floating_point():
-        x = x.float()
-        if (mean is None) != (std is None):
-            raise ValueError("give both mean and std to de-normalise, or neither")
-        if mean is not None:
-            c = x.shape[1]
-            if len(mean) != c or len(std) != c:
-                raise ValueError(f"mean/std need {c} values, got {tuple(mean)} and {tuple(std)}")
-            x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
-        elif x.min() < -0.01 or x.max() > 1.01:
-            raise ValueError(
-                f"float images range over [{x.min():.2f}, {x.max():.2f}], not [0, 1]: they look "
-                "normalised; pass the mean= and std= used to normalise them"
-            )
-    else:
-        raise TypeError(f"images must be uint8 or float, got {x.dtype}")
-    return x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
-
-
 def show_images(
     images: Any,
     labels: torch.Tensor | Sequence[int] | None = None,
@@ -200,7 +166,7 @@ def show_images(
         labels = images.labels if labels is None else labels
         boxes = getattr(images, "boxes", None) if boxes is None else boxes
         images = images.images
-    pixels = _to_display(images, mean, std)
+    pixels = to_display(images, mean, std)
     n = len(pixels)
     if n == 0:
         raise ValueError("no images to show")
@@ -247,84 +213,13 @@ def show_images(
     return fig
 
 
-def plot_cam_grid(
-    images: torch.Tensor,
-    cams: Mapping[str, Any],
-    *,
-    labels: torch.Tensor | Sequence[int] | None = None,
-    preds: torch.Tensor | Sequence[int] | None = None,
-    classes: Sequence[str] | None = None,
-    boxes: torch.Tensor | Sequence[Sequence[float]] | None = None,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    title: str | None = None,
-) -> Figure:
-    """Class activation maps as a grid: one row per method (or layer), one column per image.
-
-    images: (N, C, H, W) as for :func:`show_images` (normalised ones need ``mean``/``std``);
-    cams: ``{row name: (N, H, W) maps in [0, 1]}``, drawn over the images with
-    ``helpers.cam.overlay``. The first row shows the images, titled with the predicted class
-    and, when wrong, the true one in brackets (green right, red wrong); boxes are drawn there.
-    """
-    from helpers.cam import overlay
-
-    if not isinstance(cams, Mapping) or not cams:
-        raise ValueError("cams must be a non-empty dict {row name: (N, H, W) maps}")
-    pixels = _to_display(images, mean, std)
-    n = len(pixels)
-    for name, value in (("labels", labels), ("preds", preds), ("boxes", boxes)):
-        if value is not None and len(value) != n:
-            raise ValueError(f"{n} images but {len(value)} {name}")
-    rows = {name: overlay(images, maps, mean=mean, std=std) for name, maps in cams.items()}
-
-    def name_of(label: int) -> str:
-        return classes[label] if classes is not None else str(label)
-
-    fig, axes = plt.subplots(
-        len(rows) + 1, n, figsize=(1.45 * n + 0.6, 1.5 * (len(rows) + 1) + 0.3),
-        squeeze=False, layout="constrained",
-    )  # fmt: skip
-    grey = pixels.shape[-1] == 1
-    for row, (name, drawn) in enumerate([("image", None), *rows.items()]):
-        for i, ax in enumerate(axes[row]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if drawn is None:
-                ax.imshow(pixels[i, :, :, 0] if grey else pixels[i], cmap="gray" if grey else None)
-            else:
-                ax.imshow(drawn[i])
-            if i == 0:
-                ax.set_ylabel(name, fontsize="small")
-        if drawn is None:
-            for i, ax in enumerate(axes[row]):
-                if preds is not None:
-                    right = labels is None or int(preds[i]) == int(labels[i])
-                    text = name_of(int(preds[i]))
-                    if not right:
-                        text += f" ({name_of(int(labels[i]))})"
-                    ax.set_title(text, fontsize="small", color="green" if right else "red")
-                elif labels is not None:
-                    ax.set_title(name_of(int(labels[i])), fontsize="small")
-                if boxes is not None:
-                    x0, y0, x1, y1 = (float(v) for v in boxes[i])
-                    ax.add_patch(
-                        Rectangle(
-                            (x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1,
-                            fill=False, ec="lime", lw=1.2,
-                        )
-                    )  # fmt: skip
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
 def plot_seed_spread(
     final: pd.DataFrame, column: str = "val_err", *, ylabel: str | None = None
 ) -> Figure:
     """One dot per seed and a bar for the mean, per model: is a gap bigger than the spread?
 
     final: a table with columns ``model``, ``seed`` and ``column`` (e.g.
-    ``helpers.experiments.run_experiment(...).final``); models keep their first-seen order.
+    ``helpers.train.train.run_experiment(...).final``); models keep their first-seen order.
     """
     missing = [c for c in ("model", "seed", column) if c not in final.columns]
     if missing:
@@ -401,3 +296,32 @@ def plot_lr_curves(curves: Mapping[str, Sequence[float]], *, title: str | None =
     if title:
         fig.suptitle(title)
     return fig
+
+
+def reliability_diagram(
+    table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "", color: str = "tab:blue"
+) -> plt.Axes:
+    """Draw a :func:`reliability_table`: accuracy per bin as bars, the diagonal as the ideal.
+
+    Bars below the diagonal: overconfident (confidence above accuracy); above: underconfident.
+    Each bar is labelled with the number of images in its bin.
+    """
+    missing = {"low", "high", "count", "accuracy", "confidence"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks column(s) {sorted(missing)}: pass a reliability_table")
+    ax = ax if ax is not None else plt.subplots(figsize=(4, 4))[1]
+    width = table["high"] - table["low"]
+    full = table["count"] > 0
+    ax.bar(
+        table["low"][full], table["accuracy"][full], width=width[full], align="edge",
+        color=color, edgecolor="black", alpha=0.7, label="accuracy in bin",
+    )  # fmt: skip
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    ax.scatter(table["confidence"][full], table["accuracy"][full], s=12, c="black", zorder=3)
+    for _, row in table[full].iterrows():
+        y = min(row["accuracy"] + 0.02, 0.95)
+        ax.text((row["low"] + row["high"]) / 2, y, str(int(row["count"])), ha="center", fontsize=7)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top softmax probability)")
+    ax.set(ylabel="accuracy", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    return ax

@@ -13,7 +13,7 @@ once per seed and the results come back as pandas DataFrames, ready for seaborn:
     result.summary()  # one row per model: mean, std, min and max of the final errors
 
 A seed fixes the weights' initialisation (the factory is called right after
-``helpers.config.seed_everything(seed)``) and everything ``fit`` draws (its ``seed=``).
+``helpers.settings.seed_everything(seed)``) and everything ``fit`` draws (its ``seed=``).
 The loaders fix their own batch order, so every model sees the same batches in the same order.
 """
 
@@ -27,7 +27,8 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from helpers import config
+from helpers import settings
+from helpers.train.fit import fit
 from helpers.validate import check_int
 
 __all__ = ["ExperimentResult", "run_experiment", "summarize"]
@@ -135,8 +136,6 @@ def run_experiment(
     fit_kwargs: the recipe, passed to ``fit`` (``epochs=`` is required; ``seed=`` is not
         allowed, it comes from ``seeds``).
     """
-    from helpers.train import fit  # here: helpers.train imports analysis, which imports plots
-
     factories = _check_factories(factories)
     seeds = _check_seeds(seeds)
     if "epochs" not in fit_kwargs:
@@ -146,7 +145,7 @@ def run_experiment(
     curves, finals = [], []
     for name, factory in factories.items():
         for seed in seeds:
-            config.seed_everything(seed)
+            settings.seed_everything(seed)
             model = factory()
             if not isinstance(model, nn.Module):
                 raise TypeError(f"factory {name!r} returned {type(model).__name__}, not a model")

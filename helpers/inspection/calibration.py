@@ -6,7 +6,7 @@ Neural Networks") measure it by sorting the test images into equal-width confide
 
     table = reliability_table(logits, labels, bins=10)   # one row per bin
     expected_calibration_error(logits, labels)          # ECE, in [0, 1]
-    reliability_diagram(table)                           # accuracy against confidence
+    helpers.plots.reliability_diagram(table)             # accuracy against confidence
 
 ECE = sum over bins of (bin size / N) * |accuracy(bin) - mean confidence(bin)|. It is 0 for a
 perfectly calibrated model; it depends on the number of bins, and on a small test set each bin
@@ -17,20 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from helpers.modes import eval_mode
+from helpers.eval_mode import eval_mode
 from helpers.validate import check_int
 
 __all__ = [
     "collect_logits",
     "confidence_summary",
     "expected_calibration_error",
-    "reliability_diagram",
     "reliability_table",
     "smoothed_optimum_gap",
 ]
@@ -119,35 +117,6 @@ def confidence_summary(logits: Tensor, labels: Tensor, bins: int = 10) -> dict[s
         "logit gap": (top - rest).mean().item(),
         "ECE": expected_calibration_error(logits, labels, bins),
     }
-
-
-def reliability_diagram(
-    table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "", color: str = "tab:blue"
-) -> plt.Axes:
-    """Draw a :func:`reliability_table`: accuracy per bin as bars, the diagonal as the ideal.
-
-    Bars below the diagonal: overconfident (confidence above accuracy); above: underconfident.
-    Each bar is labelled with the number of images in its bin.
-    """
-    missing = {"low", "high", "count", "accuracy", "confidence"} - set(table.columns)
-    if missing:
-        raise ValueError(f"table lacks column(s) {sorted(missing)}: pass a reliability_table")
-    ax = ax if ax is not None else plt.subplots(figsize=(4, 4))[1]
-    width = table["high"] - table["low"]
-    full = table["count"] > 0
-    ax.bar(
-        table["low"][full], table["accuracy"][full], width=width[full], align="edge",
-        color=color, edgecolor="black", alpha=0.7, label="accuracy in bin",
-    )  # fmt: skip
-    ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
-    ax.scatter(table["confidence"][full], table["accuracy"][full], s=12, c="black", zorder=3)
-    for _, row in table[full].iterrows():
-        y = min(row["accuracy"] + 0.02, 0.95)
-        ax.text((row["low"] + row["high"]) / 2, y, str(int(row["count"])), ha="center", fontsize=7)
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top softmax probability)")
-    ax.set(ylabel="accuracy", title=title)
-    ax.legend(loc="upper left", fontsize=8)
-    return ax
 
 
 def smoothed_optimum_gap(epsilon: float, num_classes: int) -> float:
