@@ -203,8 +203,13 @@ class Trainer:
         if self.world_size > 1:
             sums = distributed.all_reduce_sums(sums, self.device)
         loss_sum, correct, count = sums
+        val_start = time.perf_counter()
         val = self.validate(val_loader) if val_loader is not None else None
+        val_seconds = time.perf_counter() - val_start
         elapsed = state.time + time.perf_counter() - start
+        self.history.timing.append(
+            {"epoch": epoch + 1, "train_seconds": state.time, "val_seconds": val_seconds}
+        )
         record = epoch_record(epoch + 1, loss_sum / count, correct / count, val, state.lr, elapsed)
         self.history.records.append(record)
         if not self.bar.disable:
