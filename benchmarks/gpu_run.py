@@ -92,7 +92,7 @@ TOY_MODEL = {"resnet18": ["--model-arg", "width=0.25"]}
 # default budget leaves the GPU machine's 10-minute command limit room for start-up.
 BUDGET_S = 540
 FIRST_SEED = {"need": 150, "timeout": 240}
-PYTEST_GPU = {"need": 60, "timeout": 150}
+PYTEST_GPU = {"need": 90, "timeout": 240}
 NOTEBOOK = {"need": 30, "timeout": 150}
 R20 = {"need": 400, "timeout": 600}
 TARGET = 0.94
