@@ -245,3 +245,30 @@ def test_on_cuda_ema_updates_make_no_host_sync():
         assert torch.equal(value.cpu(), ema.state_dict()[key].cpu()), key
     with sync_is_an_error(), pytest.raises(RuntimeError):
         old.update_parameters(model)  # the counter's copy to the GPU: what EMA removed
+
+
+@pytest.mark.gpu
+def test_on_cuda_a_training_step_with_ema_makes_no_host_sync():
+    """The whole step of the 94 % recipe's kind (bf16 autocast, label smoothing, Nesterov SGD,
+    one-cycle schedule, EMA) queues GPU work only; the loss and hit count stay on the device
+    until the meter reads them back every SYNC_EVERY steps."""
+    from helpers.train import TrainConfig, optim
+    from helpers.train.loop import Trainer
+
+    dev = torch.device("cuda", torch.cuda.current_device())
+    model = net().to(dev)
+    cfg = TrainConfig(
+        epochs=1, lr=0.1, nesterov=True, schedule="onecycle", label_smoothing=0.2,
+        ema_decay=0.9, amp="bf16", device="cuda", progress=False,
+    )  # fmt: skip
+    opt = optim.make_optimizer(model, cfg)
+    trainer = Trainer(
+        model=model, optimizer=opt, scheduler=optim.scheduler_for(opt, cfg, 10), scaler=None,
+        config=cfg, device=dev, steps_per_epoch=10, run_info={}, ema=optim.ema_model(model, 0.9),
+    )  # fmt: skip
+    x, y = torch.randn(8, 3, 6, 6, device=dev), torch.randint(0, 3, (8,), device=dev)
+    trainer.step(x, y)  # the first step sets up the optimizer's state and CUDA's libraries
+    with sync_is_an_error():
+        for _ in range(3):
+            loss, correct = trainer.step(x, y)
+    assert loss.is_cuda and correct.is_cuda and int(trainer.ema.n_averaged) == 4
