@@ -9,6 +9,9 @@
 # step's JSON "ok" or "skipped" with a reason, at most 8 files under $OUT.
 #
 #   benchmarks/bare_env_dry_run.sh [VENV_DIR]   # default /tmp/hands_on_resnet_bare_env
+#   WITH_WHEELS=1 benchmarks/bare_env_dry_run.sh  # also carry nbval, ipykernel and grad-cam
+#                                                 # (gpu_wheels.sh, for this Python): the
+#                                                 # notebook step runs instead of skipping
 #   TORCH_VERSION=2.11.0 TORCHVISION_VERSION=0.26.0 benchmarks/bare_env_dry_run.sh /tmp/env211
 #
 # Creating the environment downloads torch (minutes); later runs take about as long as the
@@ -39,10 +42,20 @@ if present:
     sys.exit(f"bare_env_dry_run: not a bare environment, it has {present}")
 PY
 
+wheels=()
+if [[ "${WITH_WHEELS:-0}" == 1 ]]; then
+    pyver="$("$venv/bin/python3" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    dir="/tmp/hands_on_resnet_wheels_cp${pyver/./}"
+    # attrs, psutil, coverage: the GPU machine has them, this minimal environment does not.
+    compgen -G "$dir/*.whl" >/dev/null \
+        || "$repo/benchmarks/gpu_wheels.sh" "$dir" "$pyver" attrs psutil coverage
+    wheels=(GPU_RUN_WHEELS="$dir")
+fi
+
 out="$(mktemp -d /tmp/bare_env_out_XXXXXX)"
 echo "bare_env_dry_run: OUT=$out"
 status=0
-env -u PYTHONPATH -u VIRTUAL_ENV PATH="$venv/bin:$PATH" OUT="$out" \
+env -u PYTHONPATH -u VIRTUAL_ENV PATH="$venv/bin:$PATH" OUT="$out" "${wheels[@]}" \
     "$repo/benchmarks/gpu_run.sh" --dry-run || status=$?
 if [[ $status -ne 0 ]]; then
     echo "bare_env_dry_run: FAILED: gpu_run.sh exited $status"

@@ -8,7 +8,9 @@
 # Optional, in the git-ignored local/ folder of the checkout (it travels with the working tree):
 #   local/cifar10-train-jpeg.tar.gz   the CIFAR-10 training JPEGs, train/<class>/<image>.jpg
 #   local/wheels/*.whl                packages the machine lacks (nbval, ipykernel and their
-#                                     needs, grad-cam), installed into a temporary folder
+#                                     needs, grad-cam: benchmarks/gpu_wheels.sh fetches them),
+#                                     installed into a temporary folder (GPU_RUN_WHEELS=DIR
+#                                     takes them from DIR instead)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -20,12 +22,13 @@ out="${OUT:-$repo/results/gpu}"
 mkdir -p "$out"
 log="$out/gpu_run.log"
 : >"$log"
-if compgen -G "local/wheels/*.whl" >/dev/null; then
+wheels="${GPU_RUN_WHEELS:-local/wheels}"
+if compgen -G "$wheels/*.whl" >/dev/null; then
     site="$(mktemp -d)"
     if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-        --target "$site" local/wheels/*.whl >>"$log" 2>&1; then
+        --target "$site" "$wheels"/*.whl >>"$log" 2>&1; then
         export PYTHONPATH="$PYTHONPATH:$site"
-        echo "gpu_run.sh: installed $(ls local/wheels/*.whl | wc -l) carried wheels" | tee -a "$log"
+        echo "gpu_run.sh: installed $(ls "$wheels"/*.whl | wc -l) wheels from $wheels" | tee -a "$log"
     else
         echo "gpu_run.sh: the carried wheels did not install; steps needing them are skipped" \
             | tee -a "$log"

@@ -204,6 +204,7 @@ def test_gpu_run_scripts_are_made_for_the_bare_gpu_machine():
     assert "pipefail" in shell and "$OUT" in shell
     source = (REPO / "benchmarks" / "gpu_run.py").read_text()
     assert "addopts=" in source  # pyproject's nbval options would make pytest exit 4
+    assert "no:nbval" in source  # a carried nbval that fails to import would stop pytest
     assert source.index("sys.path.insert(0, str(REPO))") < source.index("from common import")
     dry = (REPO / "benchmarks" / "bare_env_dry_run.sh").read_text()
     for package in ("torch==", "torchvision==", "timm", "seaborn", "pytest", "scikit-learn"):
@@ -211,7 +212,10 @@ def test_gpu_run_scripts_are_made_for_the_bare_gpu_machine():
     for absent in ("nbval", "ipykernel", "jupyter", "pytorch_grad_cam", "helpers"):
         assert absent in dry.split("absent=(")[1].split(")")[0]
     assert "pip install -e" not in dry and "--dry-run" in dry and "> 8" in dry
-    for name in ("gpu_run.sh", "bare_env_dry_run.sh"):
+    wheels = (REPO / "benchmarks" / "gpu_wheels.sh").read_text()
+    assert "--no-deps" in wheels and "nbval" in wheels and "ipykernel" in wheels
+    assert "WITH_WHEELS" in dry and "GPU_RUN_WHEELS" in shell
+    for name in ("gpu_run.sh", "bare_env_dry_run.sh", "gpu_wheels.sh"):
         assert (REPO / "benchmarks" / name).stat().st_mode & 0o111, f"{name} is not executable"
 
 
