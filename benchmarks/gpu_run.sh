@@ -5,7 +5,7 @@
 #   benchmarks/gpu_run.sh --data DIR [--seeds 3] [--he-resnet20]
 #   OUT=/tmp/out benchmarks/gpu_run.sh --dry-run   # every step at toy size on the CPU
 # Results: $OUT/<step>.json and $OUT/gpu_run.log (results/gpu/ when OUT is unset).
-# Optional, in the git-ignored local/ folder of the checkout (it travels with the working tree):
+# Optional, in the git-ignored local/ folder of the checkout (take it along to the machine):
 #   local/cifar10-train-jpeg.tar.gz   the CIFAR-10 training JPEGs, train/<class>/<image>.jpg
 #   local/wheels/*.whl                packages the machine lacks (nbval, ipykernel and their
 #                                     needs, grad-cam: benchmarks/gpu_wheels.sh fetches them),
