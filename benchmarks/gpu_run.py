@@ -337,9 +337,16 @@ def summarise(records: list[dict]) -> dict:
     statuses = {r["status"] for r in records}
     status = "ok" if done and statuses == {"ok"} else ("partial" if done else records[-1]["status"])
     why = {"why": records[-1]["why"]} if status == "skipped" else {}
+    accs = [r["val_acc"] for r in done if r.get("val_acc") is not None]
+    # Notebook 08 prints val_acc_mean, seeds_done and train_seconds_mean (all epochs' training,
+    # compile included, validation not) until it shows time_to_target_seconds.
+    legacy = {"val_acc_mean": statistics.mean(accs)} if accs else {}
+    if done:
+        legacy["train_seconds_mean"] = statistics.mean(r["train_seconds"] for r in done)
     return {
         "status": status,
         **why,
+        **legacy,
         "seeds_done": len(done),
         "seeds_reaching_target": len(reached),
         "val_acc": spread([r["val_acc"] for r in done if r.get("val_acc") is not None]),
