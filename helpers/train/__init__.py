@@ -34,7 +34,7 @@ Modules, one job each: ``config`` (TrainConfig: every setting, its help and chec
 parameter groups, schedules, EMA), ``evaluation`` (evaluate, predict, TTA), ``precision``
 (device, autocast, GradScaler, channels-last), ``distributed`` (torchrun, DDP, rank 0),
 ``progress`` (tqdm.auto bars and meters), ``history`` (the epoch record), ``checkpoint``
-(atomic saves, RNG states, resume checks), ``interrupt`` (Ctrl-C), ``options`` and
+(atomic saves, RNG states, resume checks), ``interrupt`` (Ctrl-C, SIGTERM), ``options`` and
 ``__main__`` (the command line, generated from TrainConfig).
 """
 
@@ -43,6 +43,7 @@ from helpers.train.config import AMP_MODES, OPTIMIZERS, SCHEDULES, TrainConfig
 from helpers.train.evaluation import confusion_matrix, evaluate, predict
 from helpers.train.fit import fit
 from helpers.train.history import History, format_record
+from helpers.train.interrupt import TrainingInterrupted
 from helpers.train.progress import NonFiniteLossError
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "History",
     "NonFiniteLossError",
     "TrainConfig",
+    "TrainingInterrupted",
     "confusion_matrix",
     "evaluate",
     "fit",

@@ -13,6 +13,7 @@ import ast
 import importlib
 import json
 import math
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -233,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except KeyboardInterrupt as err:
         print(f"\n{err or 'interrupted'}", file=sys.stderr)
-        return 130
+        return 128 + getattr(err, "signum", signal.SIGINT)  # the shell's code: 130, 143
     except user_errors as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1

@@ -78,9 +78,7 @@ class Trainer:
                 if on_epoch_end is not None:
                     on_epoch_end(dict(record))
                 if self.interrupt.requested:
-                    raise KeyboardInterrupt(
-                        f"training interrupted after epoch {epoch + 1}{self._saved()}"
-                    )
+                    raise self.interrupt.stop(f"the end of epoch {epoch + 1}", self._saved())
         return self.finish()
 
     def finish(self) -> History:
@@ -113,9 +111,7 @@ class Trainer:
                 state.time += time.perf_counter() - start
                 self.save(rng_epoch_start=self.rng_epoch_start)
                 self.bar.close()
-                raise KeyboardInterrupt(
-                    f"training interrupted at epoch {epoch + 1}, step {state.step}{self._saved()}"
-                )
+                raise self.interrupt.stop(f"epoch {epoch + 1}, step {state.step}", self._saved())
         meter.flush(state, self.bar)
         state.time += time.perf_counter() - start
         if state.step != self.steps_per_epoch:

@@ -1,0 +1,112 @@
+"""Runs you can trust (issue 21): stop signals, checkpoint files, resume identity, bad input.
+
+Each test is a case found by trying awkward inputs as a user would: a SIGTERM, a second run
+on the same checkpoint directory, a resume with other data or model options, a corrupt or
+16-bit image, NaN pixels ... Everything runs in-process on tiny models and data.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+
+from helpers import train
+from helpers.train import fit
+from helpers.train.interrupt import GracefulInterrupt
+from tests.test_train import (
+    FIT,
+    assert_same_weights,
+    loaders,
+    make_model,
+    sigint_raises,  # noqa: F401 (a fixture)
+    without_time,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class SignalAt:
+    """Wraps a loader and sends this process ``signum`` before batch ``batch`` of ``epoch``."""
+
+    def __init__(self, loader, epoch: int, batch: int, signum: int):
+        self.loader, self.epoch, self.batch, self.signum = loader, epoch, batch, signum
+        self.current = -1
+
+    def __len__(self):
+        return len(self.loader)
+
+    def set_epoch(self, epoch):
+        self.current = epoch
+
+    def __iter__(self):
+        for i, batch in enumerate(self.loader):
+            if (self.current, i) == (self.epoch, self.batch):
+                os.kill(os.getpid(), self.signum)
+            yield batch
+
+
+@pytest.fixture
+def sigterm_fails_the_test():
+    """SIGTERM's default would end pytest itself: unhandled, it fails the test instead."""
+
+    def handler(signum, frame):
+        raise RuntimeError("SIGTERM reached the default handler: the run was not stopped cleanly")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+# ----------------------------------------------------------------------------------------------
+# Stop signals
+
+
+def test_sigterm_saves_mid_epoch_and_resumes_exactly(tmp_path, sigterm_fails_the_test):
+    reference = make_model()
+    ref_history = fit(reference, *loaders(), **FIT)
+    train_loader, val_loader = loaders()
+    with pytest.raises(KeyboardInterrupt, match="epoch 2, step 4 by SIGTERM") as err:
+        fit(
+            make_model(),
+            SignalAt(train_loader, 1, 3, signal.SIGTERM),
+            val_loader,
+            checkpoint_dir=tmp_path,
+            **FIT,
+        )
+    assert err.value.signum == signal.SIGTERM  # the CLI exits with 128 + 15, as the shell would
+    ckpt = train.load_checkpoint(tmp_path / train.CHECKPOINT_NAME)
+    assert (ckpt["epoch"], ckpt["step"]) == (1, 4)
+    model = make_model(seed=123)
+    history = fit(model, *loaders(), checkpoint_dir=tmp_path, **FIT)
+    assert_same_weights(model, reference)
+    assert without_time(history) == without_time(ref_history)
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """Started with SIGINT ignored (nohup, a background job), a run keeps ignoring it."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with GracefulInterrupt() as interrupt:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            assert not interrupt.requested
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_raises", "sigterm_fails_the_test")
+def test_interrupt_restores_the_previous_handlers():
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with GracefulInterrupt():
+        assert all(signal.getsignal(s) is not h for s, h in before.items())
+    assert {s: signal.getsignal(s) for s in before} == before
