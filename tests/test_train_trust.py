@@ -110,3 +110,75 @@ def test_interrupt_restores_the_previous_handlers():
     with GracefulInterrupt():
         assert all(signal.getsignal(s) is not h for s, h in before.items())
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoint files: stale temporaries, a lock, file modes, permission errors
+
+
+def test_stale_temporary_checkpoint_is_removed_on_start(tmp_path, capsys):
+    """kill -9 while saving leaves .checkpoint.pt.*.tmp: the next run removes it."""
+    stale = tmp_path / f".{train.CHECKPOINT_NAME}.k9xyz.tmp"
+    stale.write_bytes(b"\0" * 4096)
+    fit(make_model(), *loaders(), checkpoint_dir=tmp_path, **{**FIT, "epochs": 1})
+    assert not stale.exists()
+    assert f"removed {stale}" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [train.CHECKPOINT_NAME]
+
+
+def test_second_run_on_a_locked_checkpoint_dir_is_refused(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    fit(make_model(), *loaders(), checkpoint_dir=tmp_path, **{**FIT, "epochs": 1})
+    before = (tmp_path / train.CHECKPOINT_NAME).read_bytes()
+    # Another run holds the folder, as the first fit did while it trained.
+    with open(tmp_path / ".checkpoint.lock", "a+") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.write("pid 4242 on gpu-node-7, since 2026-01-01 10:00:00: python -m helpers.train")
+        other.flush()
+        with pytest.raises(
+            train.CheckpointError, match=r"in use by another run \(pid 4242 on gpu-"
+        ):
+            fit(make_model(), *loaders(), checkpoint_dir=tmp_path, **{**FIT, "epochs": 1})
+    assert (tmp_path / train.CHECKPOINT_NAME).read_bytes() == before  # untouched
+    # Once it is gone, the folder is free; while fit runs, the lock names this process.
+    (tmp_path / train.CHECKPOINT_NAME).unlink()
+    seen = []
+
+    def look(record):
+        seen.append((tmp_path / ".checkpoint.lock").read_text())
+
+    fit(
+        make_model(), *loaders(), checkpoint_dir=tmp_path, on_epoch_end=look, **{**FIT, "epochs": 2}
+    )
+    assert seen[0].startswith(f"pid {os.getpid()} on ")
+    assert not (tmp_path / ".checkpoint.lock").exists()  # removed at the end
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_checkpoint_is_written_with_the_umask_mode(tmp_path, umask):
+    from helpers.train.checkpoint import save_checkpoint
+
+    previous = os.umask(umask)
+    try:
+        save_checkpoint({"a": torch.ones(1)}, tmp_path / "c.pt")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_unreadable_checkpoint_is_a_permission_error_not_corrupt(tmp_path, monkeypatch):
+    reference_dir = tmp_path / "run"
+    fit(make_model(), *loaders(), checkpoint_dir=reference_dir, **{**FIT, "epochs": 1})
+    path = reference_dir / train.CHECKPOINT_NAME
+    path.chmod(0o600)
+
+    def refuse(file, *args, **kwargs):  # what another user meets (root could read it anyway)
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(torch, "load", refuse)
+    with pytest.raises(
+        PermissionError, match=rf"cannot read checkpoint {path}: Permission denied"
+    ) as err:
+        train.load_checkpoint(path)
+    assert "mode 0600" in str(err.value) and "chmod" in str(err.value)
+    assert "corrupt" not in str(err.value) and "Delete" not in str(err.value)

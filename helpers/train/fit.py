@@ -45,9 +45,11 @@ def fit(
             per parameter group) and must not be given.
         on_epoch_end: called with a copy of each epoch's record (on every DDP process).
 
-    With ``checkpoint_dir``, ``checkpoint.pt`` is written after every epoch and on Ctrl-C;
-    if it exists, training resumes from it (the model and the settings that shape the
-    trajectory must match, otherwise CheckpointError names what differs).
+    With ``checkpoint_dir``, ``checkpoint.pt`` is written after every epoch, on Ctrl-C or
+    SIGTERM, and when reading a batch fails; if it exists, training resumes from it (the
+    model and the settings that shape the trajectory must match, otherwise CheckpointError
+    names what differs). The folder is locked while training: a second run on it is a
+    CheckpointError naming the first.
 
     Raises NonFiniteLossError when the loss becomes NaN or infinite; ValueError or
     TypeError for bad settings and, before any update, when the first batch does not fit
@@ -99,13 +101,16 @@ def fit(
         rank=rank,
         ema=optim.ema_model(model, cfg.ema_decay),
     )
-    if cfg.checkpoint_dir is not None:
-        trainer.use_checkpoint_dir(Path(cfg.checkpoint_dir))
-    if world_size > 1:
-        trainer.model, trainer.net = distributed.wrap_ddp(model, dev, cfg.sync_bn)
-    if cfg.compile:  # the state dict, EMA and evaluation keep using the uncompiled model
-        trainer.net = torch.compile(trainer.net)
-    return trainer.run(train_loader, val_loader, on_epoch_end)
+    try:
+        if cfg.checkpoint_dir is not None:
+            trainer.use_checkpoint_dir(Path(cfg.checkpoint_dir))
+        if world_size > 1:
+            trainer.model, trainer.net = distributed.wrap_ddp(model, dev, cfg.sync_bn)
+        if cfg.compile:  # the state dict, EMA and evaluation keep using the uncompiled model
+            trainer.net = torch.compile(trainer.net)
+        return trainer.run(train_loader, val_loader, on_epoch_end)
+    finally:
+        trainer.release()
 
 
 def _run_info(

@@ -54,6 +54,7 @@ class Trainer:
         self.history = History()
         self.checkpoint_path: Path | None = None
         self.resume_from: dict[str, Any] | None = None
+        self.lock: ckpt_io.DirLock | None = None
         self.interrupt = GracefulInterrupt()
         self.first_batch_checked = False
         self.bar = epoch_bar(False, 0, 1, 1, 0)
@@ -232,11 +233,18 @@ class Trainer:
     # ---- checkpoints
 
     def use_checkpoint_dir(self, folder: Path) -> None:
-        """Save checkpoints in ``folder``, resuming from the one there if any."""
+        """Save checkpoints in ``folder``, resuming from the one there if any.
+
+        Rank 0 locks the folder for the run (call :meth:`release` at the end) and removes
+        the temporary files of a save that a kill interrupted.
+        """
         if folder.exists() and not folder.is_dir():
             raise NotADirectoryError(f"checkpoint_dir {str(folder)!r} is not a directory")
         if self.is_main:
-            folder.mkdir(parents=True, exist_ok=True)
+            ckpt_io.prepare_dir(folder)
+            self.lock = ckpt_io.DirLock(folder).acquire()
+            for tmp in ckpt_io.remove_stale_temporaries(folder):
+                print(f"removed {tmp}: a checkpoint being written when a run was killed")
         self.checkpoint_path = folder / ckpt_io.CHECKPOINT_NAME
         if not self.checkpoint_path.exists():
             return
@@ -258,6 +266,12 @@ class Trainer:
         distributed.printer(self.is_main)(
             f"resuming from {self.checkpoint_path} (epoch {self.state.epoch}{where})"
         )
+
+    def release(self) -> None:
+        """Let go of the checkpoint folder's lock (if this run holds it)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def save(self, rng_epoch_start: dict[str, Any] | None) -> None:
         """Write the checkpoint (rank 0, when there is a checkpoint_dir)."""
