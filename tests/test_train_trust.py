@@ -182,3 +182,54 @@ def test_unreadable_checkpoint_is_a_permission_error_not_corrupt(tmp_path, monke
         train.load_checkpoint(path)
     assert "mode 0600" in str(err.value) and "chmod" in str(err.value)
     assert "corrupt" not in str(err.value) and "Delete" not in str(err.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# The command line: every argument that needs no data is checked before any is loaded
+
+
+def _no_data_loading(*args, **kwargs):
+    raise AssertionError("data were loaded before the arguments were checked")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--checkpoint-dir", "{file}/runs"],
+            "checkpoint_dir '{file}/runs' cannot hold checkpoints",
+        ),
+        (["--checkpoint-dir", "{file}"], "checkpoint_dir '{file}' is not a directory"),
+        (["--out", "{file}/metrics.json"], "--out '{file}/metrics.json' cannot be written"),
+        (["--out", "{tmp}"], "--out '{tmp}' is a directory"),
+        (["--test"], "--test with --test-size 0: there would be no test split"),
+        (["--batch-size", "0"], "--batch-size must be an int >= 1, got 0"),
+        (["--image-size", "0"], "--image-size must be an int >= 1, got 0"),
+        (["--model", "resnet21"], "unknown model 'resnet21'"),
+        (["--model", "no_such_module:make"], "cannot import make from no_such_module"),
+    ],
+)
+def test_cli_checks_arguments_before_loading_data(extra, message, tmp_path, capsys, monkeypatch):
+    from helpers.train import __main__ as cli
+    from tests.test_train_cli import DATA, RUN
+
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setattr(cli, "load_data", _no_data_loading)
+    file = tmp_path / "a_file"
+    file.write_text("in the way")
+    fill = {"file": str(file), "tmp": str(tmp_path)}
+    extra = [e.format(**fill) for e in extra]
+    argv = ["--model", "resnet20", *DATA, *RUN, "--epochs", "1", *extra]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert message.format(**fill) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_help_says_that_a_model_function_runs_your_code(capsys):
+    from helpers.train.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "'package.module:function'" in out and "runs code you name" in out
