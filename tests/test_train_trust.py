@@ -47,6 +47,11 @@ class SignalAt:
     def set_epoch(self, epoch):
         self.current = epoch
 
+    def identity(self):
+        from helpers.data.core import identity
+
+        return identity(self.loader)  # the same data as the loader it wraps
+
     def __iter__(self):
         for i, batch in enumerate(self.loader):
             if (self.current, i) == (self.epoch, self.batch):
@@ -233,3 +238,117 @@ def test_cli_help_says_that_a_model_function_runs_your_code(capsys):
         main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "'package.module:function'" in out and "runs code you name" in out
+
+
+# ----------------------------------------------------------------------------------------------
+# A resume refuses another run: other data, split, image size, augmentation or model options
+
+
+def image_folder(root, classes=("dark", "light"), n: int = 10, size: int = 8, seed: int = 0):
+    """root/<class>/<i>.png: small RGB images whose brightness tells the classes apart."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(seed)
+    for label, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            pixels = torch.randint(0, 100, (size, size, 3), generator=g) + 150 * label
+            Image.fromarray(pixels.to(torch.uint8).numpy()).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("change", "difference"),
+    [
+        ({"--data-seed": "1"}, "identity.data_seed: checkpoint has 0, this call has 1"),
+        ({"--no-augment": None}, "identity.augment: checkpoint has True, this call has False"),
+        ({"--image-size": "16"}, "identity.image_size: checkpoint has 8, this call has 16"),
+        (
+            {"--image-folder": "{other}"},
+            "identity.classes: checkpoint has ['dark', 'light'], this call has ['cats', 'dogs']",
+        ),
+        (
+            {"--model-arg": "act=silu"},
+            "identity.model_args.act: checkpoint has None, this call has 'silu'",
+        ),
+        (
+            {"--model": "plain20"},
+            "identity.model: checkpoint has 'resnet20', this call has 'plain20'",
+        ),
+    ],
+)
+def test_cli_resume_of_another_run_is_refused(change, difference, tmp_path, capsys, monkeypatch):
+    from helpers.train.__main__ import main
+
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    folder = image_folder(tmp_path / "images")
+    other = image_folder(tmp_path / "other", classes=("cats", "dogs"))
+    options = {
+        "--model": "resnet20",
+        "--image-folder": str(folder),
+        "--image-size": "8",
+        "--val-size": "4",
+        "--test-size": "0",
+        "--batch-size": "8",
+        "--epochs": "1",
+        "--seed": "0",
+        "--no-progress": None,
+        "--checkpoint-dir": str(tmp_path / "run"),
+    }
+
+    def argv(opts):
+        out = []
+        for key, value in opts.items():
+            out += [key] if value is None else [key, value.format(other=other)]
+        return out
+
+    assert main(argv(options)) == 0
+    path = tmp_path / "run" / train.CHECKPOINT_NAME
+    before = path.read_bytes()
+    capsys.readouterr()
+    assert main(argv({**options, **change})) == 1
+    err = capsys.readouterr().err
+    assert "was written by a different run and cannot be resumed" in err
+    assert f"- {difference}" in err, err
+    assert path.read_bytes() == before
+
+
+def device_loader(seed: int = 0, augment: bool = True, n: int = 48):
+    from helpers.data import DeviceLoader
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 2, 5, 5), dtype=torch.uint8, generator=g)
+    labels = torch.arange(n) % 3
+    return DeviceLoader(
+        images,
+        labels,
+        batch_size=16,
+        mean=(0.5, 0.5),
+        std=(0.25, 0.25),
+        augment=augment,
+        pad=1,
+        seed=seed,
+        device="cpu",
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "difference"),
+    [
+        ({"seed": 1}, "data.train.seed: checkpoint has 0, this call has 1"),
+        ({"augment": False}, "data.train.augmentation: checkpoint has ['RandomCropFlip"),
+        ({"n": 32}, "data.train.images: checkpoint has [48, 2, 5, 5], this call has [32, 2, 5, 5]"),
+        (
+            {"dropout": 0.5},
+            "modules.5: checkpoint has 'Dropout(p=0.2, inplace=False)', this call has "
+            "'Dropout(p=0.5",
+        ),
+    ],
+)
+def test_fit_resume_with_other_data_or_model_options_is_refused(change, difference, tmp_path):
+    options = {**FIT, "epochs": 1, "checkpoint_dir": tmp_path}
+    fit(make_model(), device_loader(), **options)
+    dropout = change.pop("dropout", 0.2)
+    with pytest.raises(train.CheckpointError, match="was written by a different run") as err:
+        fit(make_model(dropout=dropout), device_loader(**change), **options)
+    assert f"- {difference}" in str(err.value)

@@ -8,6 +8,7 @@ training), normalised with the ImageNet statistics that pretrained weights expec
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from .core import (
     ImageTensorSet,
     channel_stats,
     describe_sizes,
+    fingerprint,
     resolve_size,
     stratified_split,
     subsample,
@@ -129,6 +131,23 @@ class FolderSubset(Dataset):
         except (UnidentifiedImageError, OSError) as err:
             raise DatasetCorruptError(f"cannot read image file {path}: {err}") from err
         return self.transform(image), label
+
+    def identity(self) -> dict[str, object]:
+        """What a resumed run must find again: the class names, the folder's file list and
+        labels and this subset's part of it (fingerprints), and the transform."""
+        root = Path(self.folder.root)
+        files = "\n".join(
+            f"{Path(path).relative_to(root).as_posix()}\t{label}"
+            for path, label in self.folder.samples
+        )
+        return {
+            "type": "FolderSubset",
+            "classes": list(self.folder.classes),
+            "files": len(self.folder.samples),
+            "file_list": hashlib.blake2b(files.encode(), digest_size=8).hexdigest(),
+            "images": fingerprint(torch.as_tensor(self.indices, dtype=torch.int64)),
+            "transform": repr(self.transform),
+        }
 
     def with_transform(self, transform: Callable) -> FolderSubset:
         """The same images with another transform (e.g. evaluation transforms for training data)."""

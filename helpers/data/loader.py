@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import device as default_device
 from ..validate import check_int
-from .core import DataSplits, ImageTensorSet, check_image_tensors, one_cpu_thread
+from .core import DataSplits, ImageTensorSet, check_image_tensors, fingerprint, one_cpu_thread
 from .folder import FolderSubset, image_transforms
 from .transforms import BatchTransform, RandomCropFlip, as_transform_list
 
@@ -199,6 +199,22 @@ class DeviceLoader:
                 y = self.labels.index_select(0, idx)
             sizes = [hi - lo for lo, hi in slices]
             yield from zip(x.split(sizes), y.split(sizes), strict=True)
+
+    def identity(self) -> dict[str, object]:
+        """What a resumed run must find again: the images and labels (fingerprints), their
+        normalisation, the batches (global size, order seed) and the augmentation."""
+        return {
+            "type": "DeviceLoader",
+            "images": list(self.images.shape),
+            "fingerprint": fingerprint(self.images, self.labels),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "global_batch_size": self.global_batch_size,
+            "drop_last": self.drop_last,
+            "shuffle": self.shuffle,
+            "seed": self.seed,
+            "augmentation": [repr(t) for t in self.transforms],
+        }
 
     def __repr__(self) -> str:
         c, h, w = self.images.shape[1:]

@@ -357,6 +357,7 @@ def _run(args: argparse.Namespace) -> int:
         device=str(dev),
         progress=progress,
         on_epoch_end=log_epoch,
+        identity=run_identity(args, splits),
     )
     if not is_main:
         return 0
@@ -380,6 +381,22 @@ def _run(args: argparse.Namespace) -> int:
         args.out.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
         print(f"wrote {args.out}")
     return 0
+
+
+def run_identity(args: argparse.Namespace, splits: Any) -> dict[str, Any]:
+    """What a resume of this command must agree on besides the training settings: the model
+    and its options, the data and its split, the image size and the augmentation."""
+    sizes = [0 if s is None else len(s) for s in (splits.train, splits.val, splits.test)]
+    return {
+        "model": args.model,
+        "model_args": _model_kwargs(args.model_arg),
+        "data": args.data if args.data is not None else "image folder",
+        "classes": list(splits.classes),
+        "data_seed": args.data_seed,
+        "split_sizes": sizes,
+        "image_size": splits.image_size,
+        "augment": not args.no_augment,
+    }
 
 
 def _metrics_line(name: str, metrics: dict[str, float]) -> str:

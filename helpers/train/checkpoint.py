@@ -249,18 +249,24 @@ def check_compatible(
     """Raise CheckpointError listing every setting and model tensor that differs.
 
     ``expected``: this run's settings by name (the TrainConfig fields a resume must agree
-    on, and facts of the run such as ``steps_per_epoch``); the checkpoint's are looked up
-    in its ``config`` and ``run`` entries.
+    on, and facts of the run such as ``steps_per_epoch``, the modules, the data's identity);
+    the checkpoint's are looked up in its ``config`` and ``run`` entries. Nested values are
+    compared leaf by leaf, so that a difference names e.g. ``data.train.seed``.
     """
     problems = []
     stored = {**ckpt["config"], **ckpt["run"]}
     saved = _flatten({key: stored.get(key) for key in expected})
     ours = _flatten(expected)
+    differing: dict[str, list[str]] = {}  # by top-level setting: "modules", "data" ...
     for key in sorted(set(saved) | set(ours)):
         if saved.get(key) != ours.get(key):
-            problems.append(
+            differing.setdefault(key.split(".")[0].split("[")[0], []).append(
                 f"{key}: checkpoint has {saved.get(key)!r}, this call has {ours.get(key)!r}"
             )
+    for top, lines in differing.items():
+        problems.extend(lines[:5])
+        if len(lines) > 5:
+            problems.append(f"... and {len(lines) - 5} more differences under {top!r}")
     theirs = dict(map(tuple, ckpt["model_signature"]))
     mine = dict(map(tuple, model_signature(model)))
     differences = (
@@ -280,7 +286,7 @@ def check_compatible(
         raise CheckpointError(
             f"checkpoint {path} was written by a different run and cannot be resumed:\n"
             f"  - {listing}\n"
-            "Call fit with the model and arguments it was written with, or use another "
+            "Resume with the model, data and arguments it was written with, or use another "
             "checkpoint_dir (or delete the file) to start a new run."
         )
 
