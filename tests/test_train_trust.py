@@ -45,7 +45,10 @@ class SignalAt:
         return len(self.loader)
 
     def set_epoch(self, epoch):
+        from helpers.train.distributed import set_epoch
+
         self.current = epoch
+        set_epoch(self.loader, epoch)
 
     def identity(self):
         from helpers.data.core import identity
@@ -352,3 +355,73 @@ def test_fit_resume_with_other_data_or_model_options_is_refused(change, differen
     with pytest.raises(train.CheckpointError, match="was written by a different run") as err:
         fit(make_model(dropout=dropout), device_loader(**change), **options)
     assert f"- {difference}" in str(err.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Exact resume on the path that reads image files during training (DataLoader, workers)
+
+
+def file_loaders(folder, workers: int = 1):
+    """The file-reading path (as for --image-folder at 224 px), at 8x8 with one worker."""
+    from helpers.data import load_image_folder, make_loaders
+
+    splits = load_image_folder(folder, image_size=8, val_size=4, test_size=0, as_tensors=False)
+    train_loader, val_loader, _ = make_loaders(
+        splits, batch_size=4, device="cpu", seed=0, num_workers=workers
+    )
+    return train_loader, val_loader
+
+
+def small_rgb_model(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
+
+
+@pytest.mark.usefixtures("sigint_raises")
+@pytest.mark.parametrize("where", ["mid-epoch", "epoch boundary"])
+def test_file_loader_resume_is_exact(where, tmp_path):
+    """Ctrl-C in epoch 2 (or a crash right after epoch 1), then a new run: the weights equal
+    those of an uninterrupted run, bit for bit. The order and each image's random crop and
+    flip are functions of (seed, epoch, position), not of the worker processes' history."""
+    folder = image_folder(tmp_path / "images", n=12)
+    options = {**FIT, "epochs": 2, "lr": 0.05}
+    reference = small_rgb_model()
+    fit(reference, *file_loaders(folder), **options)
+
+    run = tmp_path / "run"
+    train_loader, val_loader = file_loaders(folder)
+    if where == "mid-epoch":
+        with pytest.raises(KeyboardInterrupt, match="epoch 2, step 3"):
+            fit(
+                small_rgb_model(),
+                SignalAt(train_loader, 1, 2, signal.SIGINT),
+                val_loader,
+                checkpoint_dir=run,
+                **options,
+            )
+    else:
+
+        def stop(record):
+            raise RuntimeError("stopped after epoch 1")
+
+        with pytest.raises(RuntimeError, match="stopped after epoch 1"):
+            fit(
+                small_rgb_model(),
+                train_loader,
+                val_loader,
+                checkpoint_dir=run,
+                on_epoch_end=stop,
+                **options,
+            )
+    del train_loader, val_loader  # its workers end: the resumed run starts fresh ones
+    resumed = small_rgb_model(seed=1)
+    fit(resumed, *file_loaders(folder), checkpoint_dir=run, **options)
+    assert_same_weights(resumed, reference)

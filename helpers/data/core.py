@@ -310,7 +310,7 @@ def identity(data: object) -> dict[str, object] | None:
             "type": "DataLoader",
             "batch_size": data.batch_size,
             "drop_last": data.drop_last,
-            "sampler": type(data.sampler).__name__,
+            "sampler": identity(data.sampler) or type(data.sampler).__name__,
             "dataset": identity(data.dataset),
         }
     if isinstance(data, torch.utils.data.TensorDataset):

@@ -18,11 +18,18 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..config import device as default_device
 from ..validate import check_int
-from .core import DataSplits, ImageTensorSet, check_image_tensors, fingerprint, one_cpu_thread
+from .core import (
+    DataSplits,
+    ImageTensorSet,
+    check_image_tensors,
+    fingerprint,
+    identity,
+    one_cpu_thread,
+)
 from .folder import FolderSubset, image_transforms
 from .transforms import BatchTransform, RandomCropFlip, as_transform_list
 
@@ -226,6 +233,108 @@ class DeviceLoader:
         )
 
 
+class EpochSampler(Sampler):
+    """Indices in an order that is a function of (seed, epoch), each with its own seed.
+
+    Yields ``(index, sample_seed)`` pairs for :class:`SeededSamples`: the order (shuffled or
+    not) and every position's seed come from a generator seeded by (seed, epoch), so the
+    epoch's images and their random augmentation are the same whichever worker reads them,
+    and in a resumed run as in an uninterrupted one. With ``num_replicas`` > 1 each rank
+    takes every ``num_replicas``-th position (the order padded by repeating its start, as
+    ``DistributedSampler`` does, or cut with ``drop_last``).
+
+    Call ``set_epoch(e)`` before each epoch; without it, each new iteration moves on to the
+    next epoch by itself.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        self.size = check_int("size", size, 0)
+        self.seed = check_int("seed", seed, 0)
+        self.num_replicas = check_int("num_replicas", num_replicas, 1)
+        self.rank = check_int("rank", rank, 0)
+        if self.rank >= self.num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got rank={rank}")
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration's order and seeds those of ``epoch`` (from 0)."""
+        self.epoch = check_int("epoch", epoch, 0)
+
+    def _total(self) -> int:
+        """Positions over all ranks: a multiple of num_replicas."""
+        whole, rest = divmod(self.size, self.num_replicas)
+        return (whole + (rest > 0 and not self.drop_last)) * self.num_replicas
+
+    def __len__(self) -> int:
+        """Samples per epoch on this rank."""
+        return self._total() // self.num_replicas
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        g = _epoch_generator(self.seed, self.epoch)
+        self.epoch += 1
+        n = self.size
+        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        seeds = torch.randint(0, 2**62, (n,), generator=g)
+        total = self._total()
+        if n and total > n:  # pad by repeating the start of the order
+            repeat = torch.arange(total) % n
+            order, seeds = order[repeat], seeds[repeat]
+        mine = slice(self.rank, total, self.num_replicas)
+        yield from zip(order[mine].tolist(), seeds[mine].tolist(), strict=True)
+
+    def identity(self) -> dict[str, object]:
+        """What a resumed run must find again: the order's seed and shape."""
+        return {
+            "type": "EpochSampler",
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "size": self.size,
+            "num_replicas": self.num_replicas,
+            "drop_last": self.drop_last,
+        }
+
+
+class SeededSamples(Dataset):
+    """A dataset read with ``(index, seed)`` keys (from :class:`EpochSampler`): each sample's
+    transform draws from torch's random stream seeded with ``seed``.
+
+    The random state is forked around each read, so the process's own stream (that of the
+    main process when ``num_workers=0``) does not change.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> object:
+        index, seed = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.dataset[index]
+
+    def __getattr__(self, name: str) -> object:
+        # The wrapped dataset's attributes (transform, folder ...), as if it were not wrapped.
+        if name == "dataset":  # not set yet (unpickling in a worker): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def identity(self) -> dict[str, object] | None:
+        """The identity of the wrapped dataset."""
+        return identity(self.dataset)
+
+
 def make_loaders(
     splits: DataSplits,
     *,
@@ -248,7 +357,9 @@ def make_loaders(
     ImageTensorSets get a :class:`DeviceLoader` (training: shuffled, and with ``augment`` the
     pad + crop + flip augmentation, flip only where ``splits.flip``); other Datasets get a
     ``torch.utils.data.DataLoader`` whose augmentation lives in the dataset's transform
-    (``augment=False`` switches the training split to the evaluation transform).
+    (``augment=False`` switches the training split to the evaluation transform); its
+    training order and each image's augmentation are a function of (seed, epoch, position)
+    (:class:`EpochSampler`), so a resumed run replays them exactly.
     ``pad`` defaults to image_size // 8 (4 pixels at 32x32). ``transform`` replaces the
     training loader's crop and flip (DeviceLoader only; with ``augment`` True or False).
     Evaluation loaders never shuffle.
@@ -291,19 +402,28 @@ def make_loaders(
                 image_transforms(splits.image_size, splits.mean, splits.std, train=False)
             )
         sampler = None
-        if num_replicas > 1:
+        if train:
+            # The order and every image's augmentation are a function of (seed, epoch,
+            # position), whichever worker reads it: a resumed run replays them exactly.
+            sampler = EpochSampler(
+                len(split), seed=seed, num_replicas=num_replicas, rank=rank, drop_last=drop_last
+            )
+            split = SeededSamples(split)
+        elif num_replicas > 1:
             sampler = torch.utils.data.DistributedSampler(
-                split, num_replicas=num_replicas, rank=rank, shuffle=train, seed=seed
+                split, num_replicas=num_replicas, rank=rank, shuffle=False, seed=seed
             )
         return DataLoader(
             split,
             batch_size=batch_size if train else eval_batch_size,
-            shuffle=train and sampler is None,
             sampler=sampler,
             drop_last=drop_last and train,
             num_workers=num_workers,
             pin_memory=device.type == "cuda",
             persistent_workers=train and num_workers > 0,  # don't keep idle eval workers
+            # The workers' base seed comes from here, not from torch's global stream: making
+            # a loader's iterator must not change the model's random numbers (dropout).
+            generator=torch.Generator().manual_seed(seed),
         )
 
     return build(splits.train, True), build(splits.val, False), build(splits.test, False)
