@@ -425,3 +425,66 @@ def test_file_loader_resume_is_exact(where, tmp_path):
     resumed = small_rgb_model(seed=1)
     fit(resumed, *file_loaders(folder), checkpoint_dir=run, **options)
     assert_same_weights(resumed, reference)
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad data found during training: said in one line, with a checkpoint to resume from
+
+
+def test_corrupt_image_mid_epoch_saves_and_names_the_file_in_one_line(tmp_path):
+    from helpers.data import DatasetCorruptError
+
+    folder = image_folder(tmp_path / "images", n=12)
+    train_loader, val_loader = file_loaders(folder, workers=1)
+
+    class CorruptAfterFirstStep(torch.nn.Module):
+        """Overwrites every image file with garbage during the first training step."""
+
+        def __init__(self):
+            super().__init__()
+            self.net = small_rgb_model()
+
+        def forward(self, x):
+            if self.training and not getattr(self, "done", False):
+                self.done = True
+                for path in folder.rglob("*.png"):
+                    path.write_bytes(b"not a png")
+            return self.net(x)
+
+    with pytest.raises(DatasetCorruptError) as err:
+        fit(
+            CorruptAfterFirstStep(),
+            train_loader,
+            val_loader,
+            checkpoint_dir=tmp_path / "run",
+            **FIT,
+        )
+    message = str(err.value)
+    assert message.startswith("cannot read image file ") and ".png" in message
+    assert "\n" not in message and "Traceback" not in message
+    ckpt = train.load_checkpoint(tmp_path / "run" / train.CHECKPOINT_NAME)
+    assert ckpt["epoch"] == 0 and ckpt["step"] >= 1
+    assert f"training stopped at epoch 1, step {ckpt['step']}; checkpoint saved to" in message
+
+
+def test_nan_pixels_are_named_before_the_learning_rate_is_blamed():
+    from tests.test_train import make_data
+
+    x, y = make_data(64)
+    x[40, 0, 1, 1] = float("nan")  # in the third batch of 16
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    with pytest.raises(
+        ValueError, match=r"batch at epoch 1/1, step 3/4 holds NaN or infinite inputs"
+    ) as err:
+        fit(make_model(), data, **{**FIT, "epochs": 1})
+    assert "learning rate. Check" in str(err.value) and "Try a lower" not in str(err.value)
+
+
+def test_a_label_out_of_range_in_a_later_batch_is_a_clear_error():
+    from tests.test_train import make_data
+
+    x, y = make_data(64)
+    y[50] = 7  # the first batch is fine; the fourth holds class 7 of 3
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    with pytest.raises(ValueError, match=r"\[0, 3\).*epoch 1, step 4 holds labels from 0 to 7"):
+        fit(make_model(), data, **{**FIT, "epochs": 1})

@@ -20,7 +20,7 @@ from torch.optim import lr_scheduler, swa_utils
 from helpers.train import checkpoint as ckpt_io
 from helpers.train import distributed
 from helpers.train.config import TrainConfig
-from helpers.train.evaluation import batches, check_outputs, evaluate
+from helpers.train.evaluation import batches, check_labels, check_outputs, evaluate
 from helpers.train.history import History, epoch_record, record_postfix
 from helpers.train.interrupt import GracefulInterrupt
 from helpers.train.precision import autocast
@@ -57,6 +57,8 @@ class Trainer:
         self.lock: ckpt_io.DirLock | None = None
         self.interrupt = GracefulInterrupt()
         self.first_batch_checked = False
+        self.labels_checked = False  # all of the training loader's labels, at once
+        self.num_classes = 0
         self.bar = epoch_bar(False, 0, 1, 1, 0)
 
     def run(
@@ -97,12 +99,21 @@ class Trainer:
         meter = Meter(epoch, cfg.epochs, self.steps_per_epoch, done=skip)
         enabled = cfg.progress and self.is_main
         self.bar = epoch_bar(enabled, epoch, cfg.epochs, self.steps_per_epoch, skip)
-        for x, y in batches(self.iterator, self.device, cfg.channels_last):
+        stream = batches(self.iterator, self.device, cfg.channels_last)
+        while True:
+            try:
+                x, y = next(stream)
+            except StopIteration:
+                break
+            except Exception as err:  # reading the data failed (a corrupt image ...)
+                raise self._data_error(err, epoch, meter, start) from err
             if not self.first_batch_checked:
-                self.check_first_batch(x, y)
+                self.check_first_batch(x, y, train_loader)
+            elif not self.labels_checked:  # an out-of-range label would be torch's IndexError
+                check_labels(y, self.num_classes, f"epoch {epoch + 1}, step {state.step + 1}")
             state.lr = self.optimizer.param_groups[0]["lr"]
             loss, correct = self.step(x, y)
-            meter.add(loss, correct, len(y))
+            meter.add(loss, correct, len(y), x)
             state.step += 1
             self.bar.update(1)
             if state.step % SYNC_EVERY == 0:
@@ -120,6 +131,29 @@ class Trainer:
                 f"train_loader yielded {state.step} batches in epoch {epoch + 1}, but "
                 f"len(train_loader) is {self.steps_per_epoch}"
             )
+
+    def _data_error(self, err: Exception, epoch: int, meter: Meter, start: float) -> Exception:
+        """The loader failed between two steps: save a checkpoint there (as Ctrl-C does) and
+        return the error as one line, with where training stopped and how to resume."""
+        state = self.state
+        saved = ""
+        if self.checkpoint_path is not None and state.step > 0:
+            meter.flush(state, self.bar)
+            state.time += time.perf_counter() - start
+            self.save(rng_epoch_start=self.rng_epoch_start)
+            saved = f"; checkpoint saved to {self.checkpoint_path}: run again to resume"
+        self.bar.close()
+        # A DataLoader worker's error arrives as "Caught X in DataLoader worker process 0.
+        # Original Traceback ...": its last line is the original message.
+        message = str(err)
+        if "Original Traceback" in message:
+            last = message.strip().splitlines()[-1]
+            message = last.split(": ", 1)[1] if ": " in last else last
+        message = f"{message} (training stopped at epoch {epoch + 1}, step {state.step}{saved})"
+        try:
+            return type(err)(message)
+        except Exception:  # an exception type with other constructor arguments
+            return RuntimeError(f"{type(err).__name__}: {message}")
 
     def _replay_to(self, epoch: int, train_loader: Iterable) -> int:
         """Start the epoch's iterator; when resuming, restore the random streams and skip the
@@ -165,11 +199,15 @@ class Trainer:
         correct = (logits.detach().argmax(dim=1) == y).sum()
         return loss.detach(), correct
 
-    def check_first_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def check_first_batch(
+        self, x: torch.Tensor, y: torch.Tensor, train_loader: Iterable | None = None
+    ) -> None:
         """Fail before the first update when the data does not fit the model.
 
         The model runs once in eval mode without gradients, so neither the weights nor the
-        BatchNorm statistics change, and no random numbers are drawn.
+        BatchNorm statistics change, and no random numbers are drawn. The labels of the
+        later batches are checked as they come, or all at once here when the loader holds
+        them as a tensor (``train_loader.labels``, e.g. a DeviceLoader: no sync per step).
         """
         if not x.is_floating_point():
             raise TypeError(
@@ -189,6 +227,11 @@ class Trainer:
         finally:
             self.model.train(was_training)
         check_outputs(logits, x, y, "the first training batch")
+        self.num_classes = logits.shape[1]
+        labels = getattr(train_loader, "labels", None)
+        if isinstance(labels, torch.Tensor) and labels.dim() == 1:
+            check_labels(labels, self.num_classes, "the training loader's labels")
+            self.labels_checked = True
         self.first_batch_checked = True
 
     def end_epoch(self, epoch: int, val_loader: Iterable | None) -> dict[str, Any]:
