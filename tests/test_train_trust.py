@@ -488,3 +488,114 @@ def test_a_label_out_of_range_in_a_later_batch_is_a_clear_error():
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
     with pytest.raises(ValueError, match=r"\[0, 3\).*epoch 1, step 4 holds labels from 0 to 7"):
         fit(make_model(), data, **{**FIT, "epochs": 1})
+
+
+# ----------------------------------------------------------------------------------------------
+# Data that is wrong in a way nobody would guess
+
+
+def test_16_bit_images_are_scaled_not_clipped(tmp_path):
+    """A 16-bit grey PNG (mode I;16): Pillow's own conversion makes ~all pixels 255."""
+    import numpy as np
+    from PIL import Image
+
+    from helpers.data import load_image_folder
+
+    ramp = (np.arange(64, dtype=np.uint32).reshape(8, 8) * 1000).astype(np.uint16)  # 0..63000
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.fromarray(ramp).save(tmp_path / name / f"{i}.png")
+    assert Image.open(tmp_path / "a" / "0.png").mode == "I;16"
+    for as_tensors in (True, False):
+        splits = load_image_folder(
+            tmp_path, image_size=8, val_size=0, test_size=0, as_tensors=as_tensors
+        )
+        if as_tensors:
+            image = splits.train.images[0]  # (3, 8, 8) uint8
+        else:
+            path = splits.train.folder.samples[0][0]  # read by the file-reading loaders
+            image = torch.from_numpy(np.array(splits.train.folder.loader(path))).permute(2, 0, 1)
+        expected = torch.from_numpy(
+            np.round(ramp.astype(np.float64) * 255 / 65535).astype(np.uint8)
+        )
+        assert torch.equal(image[0], expected) and torch.equal(image[2], expected)
+
+
+def test_float_images_are_refused_naming_file_and_mode(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from helpers.data import load_image_folder
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32)).save(tmp_path / name / "0.tiff")
+    path = tmp_path / "a" / "0.tiff"
+    with pytest.raises(
+        ValueError, match=rf"image file {path} has mode 'F' \(32-bit float pixels\)"
+    ):
+        load_image_folder(tmp_path, image_size=8, val_size=0, test_size=0)
+
+
+def test_a_channel_with_zero_std_is_explained(tmp_path):
+    from PIL import Image
+
+    from helpers.data import load_image_folder, make_loaders
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.new("RGB", (8, 8), (i * 50, 0, 0)).save(tmp_path / name / f"{i}.png")
+    splits = load_image_folder(tmp_path, image_size=8, val_size=0, test_size=0)
+    assert splits.std[1:] == (0.0, 0.0)
+    with pytest.raises(
+        ValueError, match=r"channel\(s\) \[1, 2\]: every pixel .* same value.*black"
+    ):
+        make_loaders(splits, batch_size=2, device="cpu")
+
+
+def test_device_loader_refuses_a_nan_std():
+    from helpers.data import DeviceLoader
+
+    images = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="std must be positive finite numbers"):
+        DeviceLoader(
+            images,
+            torch.zeros(4, dtype=torch.int64),
+            batch_size=2,
+            mean=(0.5,) * 3,
+            std=(float("nan"), 1, 1),
+        )
+
+
+def test_an_image_folder_with_one_class_is_refused(tmp_path):
+    from helpers.data import load_image_folder
+
+    image_folder(tmp_path / "root", classes=("only",), n=4)
+    with pytest.raises(
+        ValueError, match=r"holds 1 class folder \('only'\): a classifier needs at least two"
+    ):
+        load_image_folder(tmp_path / "root", image_size=8, val_size=0, test_size=0)
+
+
+def test_images_in_nested_subfolders_are_noted_once(tmp_path):
+    from helpers.data import load_image_folder
+
+    image_folder(tmp_path, n=2)
+    image_folder(tmp_path / "dark" / "deeper", classes=("x", "y"), n=2)
+    with pytest.warns(UserWarning) as record:
+        load_image_folder(tmp_path, image_size=8, val_size=0, test_size=0)
+    notes = [str(w.message) for w in record if "sub-folders of class folders" in str(w.message)]
+    assert len(notes) == 1
+    assert (
+        notes[0].startswith(f"4 images of {tmp_path} are in sub-folders") and "'dark'" in notes[0]
+    )
+
+
+def test_image_size_zero_is_a_clear_error(tmp_path):
+    from helpers.data import load_image_folder
+
+    image_folder(tmp_path, n=2)
+    with pytest.raises(ValueError, match="image_size must be an int >= 1, got 0"):
+        load_image_folder(tmp_path, image_size=0, val_size=0, test_size=0)

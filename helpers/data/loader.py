@@ -103,8 +103,17 @@ class DeviceLoader:
                 f"mean and std need one value per channel ({channels}), got mean={tuple(mean)} "
                 f"and std={tuple(std)}"
             )
-        if any(s <= 0 for s in std):
-            raise ValueError(f"std must be positive, got {tuple(std)}")
+        if any(not math.isfinite(s) or s <= 0 for s in std):
+            flat = [c for c, s in enumerate(std) if s == 0]
+            why = (
+                f" (channel(s) {flat}: every pixel of the split has the same value there, e.g. "
+                "all-black images, or 16-bit images clipped to 255 by an 8-bit conversion)"
+                if flat
+                else ""
+            )
+            raise ValueError(f"std must be positive finite numbers, got {tuple(std)}{why}")
+        if any(not math.isfinite(m) for m in mean):
+            raise ValueError(f"mean must be finite numbers in [0, 1], got {tuple(mean)}")
         if any(not 0.0 <= m <= 1.0 for m in mean):
             raise ValueError(f"mean must be in [0, 1] pixel units (not 0-255), got {tuple(mean)}")
 
