@@ -599,3 +599,41 @@ def test_image_size_zero_is_a_clear_error(tmp_path):
     image_folder(tmp_path, n=2)
     with pytest.raises(ValueError, match="image_size must be an int >= 1, got 0"):
         load_image_folder(tmp_path, image_size=0, val_size=0, test_size=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Grad-CAM on inputs that cannot give a map
+
+
+def tiny_cam_model():
+    from helpers import models
+
+    torch.manual_seed(0)
+    return models.resnet18(stem="cifar", width=0.125, num_classes=3).eval()
+
+
+def test_grad_cam_on_an_empty_batch_is_a_clear_error():
+    from helpers import cam
+
+    with pytest.raises(ValueError, match=r"images is an empty batch, shape \(0, 3, 16, 16\)"):
+        cam.grad_cam(tiny_cam_model(), torch.zeros(0, 3, 16, 16))
+
+
+def test_grad_cam_on_nan_images_is_a_clear_error():
+    from helpers import cam
+
+    images = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    images[1, 0, 2, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"images \[1\] hold NaN or infinite values"):
+        cam.grad_cam(tiny_cam_model(), images, targets=0)
+
+
+def test_grad_cam_map_that_comes_out_nan_is_a_clear_error():
+    from helpers import cam
+
+    model = tiny_cam_model()
+    with torch.no_grad():
+        model.fc.weight[0, 0] = float("nan")  # finite images, but the scores are NaN
+    images = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"the maps of images \[0, 1\] are NaN"):
+        cam.grad_cam(model, images, targets=0)
