@@ -637,3 +637,49 @@ def test_grad_cam_map_that_comes_out_nan_is_a_clear_error():
     images = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match=r"the maps of images \[0, 1\] are NaN"):
         cam.grad_cam(model, images, targets=0)
+
+
+SIGTERM_NET = """
+import os
+import signal
+
+from torch import nn
+
+CALLS = [0]  # training steps over all the runs of this process
+
+
+class Net(nn.Module):
+    '''Sends its own process SIGTERM (as `timeout` or SLURM would) in the 3rd training step.'''
+
+    def __init__(self, num_classes, in_chans):
+        super().__init__()
+        self.fc = nn.Linear(in_chans * 8 * 8, num_classes)
+
+    def forward(self, x):
+        if self.training:
+            CALLS[0] += 1
+            if CALLS[0] == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return self.fc(x.flatten(1))
+
+
+def make(num_classes, in_chans):
+    return Net(num_classes, in_chans)
+"""
+
+
+@pytest.mark.usefixtures("sigterm_fails_the_test")
+def test_cli_sigterm_saves_exits_143_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
+    from helpers.train.__main__ import main
+    from tests.test_train_cli import DATA, RUN
+
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    (tmp_path / "sigterm_net.py").write_text(SIGTERM_NET)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["--model", "sigterm_net:make", *DATA, "--image-size", "8", *RUN, "--epochs", "1"]
+    argv += ["--checkpoint-dir", str(tmp_path / "run")]
+    assert main(argv) == 128 + signal.SIGTERM
+    assert "training interrupted at epoch 1, step 3 by SIGTERM" in capsys.readouterr().err
+    assert train.load_checkpoint(tmp_path / "run" / train.CHECKPOINT_NAME)["step"] == 3
+    assert main(argv) == 0
+    assert "resuming from" in capsys.readouterr().out

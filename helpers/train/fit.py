@@ -104,7 +104,10 @@ def fit(
         steps_per_epoch=steps_per_epoch,
         run_info={
             **_run_info(model, optimizer_object, steps_per_epoch),
-            "data": {"train": data_identity(train_loader), "val": data_identity(val_loader)},
+            # Only a checkpoint needs it (fingerprinting a big folder's file list takes time).
+            "data": {"train": data_identity(train_loader), "val": data_identity(val_loader)}
+            if cfg.checkpoint_dir is not None
+            else {},
             "identity": _plain("identity", dict(identity or {})),
         },
         world_size=world_size,
