@@ -46,8 +46,9 @@ examples:
   torchrun --nproc_per_node=4 -m helpers.train --model resnet50 --image-folder ~/my_images \\
       --image-size 224 --epochs 30 --batch-size 256 --schedule cosine --amp fp16 --sync-bn
 
-  # interrupted (Ctrl-C, kill, a lost Colab session)? run the same command again: it
-  # resumes from --checkpoint-dir and ends with the weights of an uninterrupted run.
+  # interrupted (Ctrl-C, SIGTERM from timeout/SLURM, kill, a lost Colab session)? run the
+  # same command again: it resumes from --checkpoint-dir and ends with the weights of an
+  # uninterrupted run (a command with other model, data or settings is refused).
 """
 
 
