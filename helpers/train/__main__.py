@@ -24,6 +24,18 @@ from typing import Any
 import torch.distributed as dist
 from torch import nn
 
+from helpers import data, models, settings
+from helpers.data import FolderSubset
+from helpers.threads import ensure_threads
+from helpers.train import (
+    CheckpointError,
+    NonFiniteLossError,
+    checkpoint,
+    distributed,
+    evaluate,
+    fit,
+    format_record,
+)
 from helpers.train.options import add_config_arguments, config_from_args, number
 from helpers.validate import check_int
 
@@ -181,7 +193,6 @@ def model_factory(name: str) -> Callable[..., nn.Module]:
             raise ValueError(
                 f"--model {name!r}: cannot import {attr} from {module_name} ({err})"
             ) from err
-    from helpers import models
 
     if name not in models.list_models():
         raise ValueError(f"unknown model {name!r}; known models: {models.list_models()}")
@@ -199,8 +210,6 @@ def build_model(name: str, num_classes: int, in_chans: int, kwargs: dict[str, An
 def check_before_work(args: argparse.Namespace, cfg: Any) -> None:
     """The checks that need no data, made before any is loaded: a mistake in an argument
     must not cost the decoding of every image, an epoch or the whole training."""
-    from helpers.train import checkpoint
-
     check_int("--batch-size", args.batch_size, 1)
     for name in ("image_size", "train_size"):
         if getattr(args, name) is not None:
@@ -234,7 +243,6 @@ def _check_writable_file(path: Path, option: str) -> None:
 
 
 def load_data(args: argparse.Namespace):  # -> helpers.data.DataSplits
-    from helpers import data
 
     options: dict[str, Any] = {"seed": args.data_seed, "train_size": args.train_size}
     for key in ("image_size", "val_size", "test_size"):
@@ -256,8 +264,6 @@ def _note_upscaling(folder: str, splits: Any) -> None:
     ``splits`` is what :func:`helpers.data.load_image_folder` returned; its first training
     image, from the folder scan it already made, stands for the others.
     """
-    from helpers.data import FolderSubset
-
     train, size = splits.train, splits.image_size
     if not isinstance(train, FolderSubset) or not len(train):  # held as tensors: small already
         return
@@ -278,13 +284,12 @@ def _note_upscaling(folder: str, splits: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the trainer; returns the exit status (0 on success)."""
-    from helpers.train import CheckpointError, NonFiniteLossError
-
     # Errors whose message says all there is to say (bad arguments, a missing data set, a
     # mismatched checkpoint, a diverged run) are printed as one line, without a traceback.
     user_errors = (ValueError, TypeError, OSError, CheckpointError, NonFiniteLossError)
     parser = build_parser()
     args = parser.parse_args(argv)
+    ensure_threads()  # the CLI is where the course starts: one thread per idle core
     try:
         return _run(args)
     except KeyboardInterrupt as err:
@@ -299,8 +304,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from helpers import data, settings
-    from helpers.train import distributed, evaluate, fit, format_record
 
     cfg = config_from_args(args)  # checks every setting before any work
     if cfg.seed is None:

@@ -187,8 +187,8 @@ class DirLock:
     def acquire(self) -> DirLock:
         """Take the lock, or raise CheckpointError naming the run that holds it."""
         try:
-            import fcntl
-        except ImportError:  # Windows
+            import fcntl  # here, not at the top: the module does not exist on Windows
+        except ImportError:
             return self
         while True:
             f = open(self.path, "a+")  # noqa: SIM115 (held open for as long as the lock)
