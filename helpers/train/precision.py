@@ -48,6 +48,11 @@ def check_amp(amp: Any, dev: torch.device) -> str | None:
     """Validate a mixed-precision mode for ``dev``: "fp16" (CUDA only), "bf16" or None."""
     if amp in (None, "off"):
         return None
+    if amp == "auto":
+        raise ValueError(
+            "amp='auto' is resolved by fit (helpers.train.precision.choose_precision); here "
+            "give the precision itself: 'fp16', 'bf16' or None"
+        )
     if amp not in AMP_MODES:
         raise ValueError(f"amp must be 'fp16', 'bf16' or None, got {amp!r}")
     if amp == "fp16" and dev.type != "cuda":
