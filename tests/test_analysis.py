@@ -1,4 +1,4 @@
-"""Tests for helpers.analysis: parameter counts, multiply-adds, shape tables, gradient norms."""
+"""Tests for helpers.inspection: parameter counts, multiply-adds, shape tables, gradient norms."""
 
 from __future__ import annotations
 

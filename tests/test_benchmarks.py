@@ -142,19 +142,95 @@ def test_gpu_results_reads_records_and_skips_histories(tmp_path):
     assert record == {"file": "3_resnet18_94.json", "val_acc_mean": 0.94}
 
 
-def test_gpu_run_toy_recipe_keeps_every_option_but_the_sizes():
+def import_gpu_run():
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         import gpu_run
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
+    return gpu_run
+
+
+def test_gpu_run_toy_recipe_keeps_every_option_but_the_sizes():
+    gpu_run = import_gpu_run()
     argv = gpu_run.toy(gpu_run.RECIPE_R20)
     assert argv[argv.index("--epochs") + 1] == "2" and "--milestones" not in argv
     assert argv[argv.index("--schedule") + 1] == "cosine"
     argv = gpu_run.toy(gpu_run.RECIPE_94)
     for option in ("--compile", "--channels-last", "--tta", "--nesterov", "--ema-decay"):
         assert option in argv
-    assert "width=0.25" in argv
+    assert "width=0.25" in argv and "--drop-last" in argv  # one step shape: one compile
+
+
+def test_time_to_target_is_training_time_without_compile_and_validation():
+    """Epoch training times 30, 10, 12, 11 s (the first compiles), validation 2 s each, 94 %
+    first reached at epoch 3: 52 s of training, 19 s of it compile (30 - median 11), so 33 s."""
+    gpu_run = import_gpu_run()
+    result = {
+        "history": [{"val_acc": a} for a in (0.80, 0.93, 0.941, 0.95)],
+        "timing": [{"train_seconds": t, "val_seconds": 2.0} for t in (30.0, 10.0, 12.0, 11.0)],
+        "val": {"acc": 0.95},
+    }
+    figures = gpu_run.seed_figures(result, 0.94)
+    assert figures["epochs_to_target"] == 3 and figures["compile_seconds"] == 19.0
+    assert figures["train_seconds_to_target_with_compile"] == 52.0
+    assert figures["time_to_target_seconds"] == 33.0 and figures["val_seconds"] == 8.0
+    never = gpu_run.seed_figures({**result, "val": {}}, 0.99)
+    assert never["epochs_to_target"] is None and never["time_to_target_seconds"] is None
+    runs = [
+        {"status": "ok", **figures},
+        {"status": "ok", **figures, "time_to_target_seconds": 35.0},
+    ]
+    summary = gpu_run.summarise([*runs, {"status": "skipped", "why": "no time"}])
+    assert summary["status"] == "partial" and summary["seeds_reaching_target"] == 2
+    assert summary["time_to_target_seconds"]["mean"] == 34.0
+    assert summary["time_to_target_seconds"]["sd"] == pytest.approx(1.4142, abs=1e-4)
+    # What notebook 08 prints today.
+    assert summary["val_acc_mean"] == 0.95 and summary["train_seconds_mean"] == 63.0
+
+
+def test_gpu_run_writes_only_its_step_files_and_unpacks_the_archive(tmp_path):
+    import tarfile
+
+    gpu_run = import_gpu_run()
+    run = gpu_run.Run(tmp_path / "out", budget_s=100, dry_run=True)
+    run.skip("4_resnet20_he", "opt-in")
+    assert json.loads((tmp_path / "out" / "4_resnet20_he.json").read_text())["why"] == "opt-in"
+    with pytest.raises(ValueError, match="not one of the step files"):
+        run.save("1_resnet18_seed0.history", {})
+    assert len(gpu_run.STEP_FILES) + 1 <= gpu_run.MAX_FILES  # + gpu_run.sh's log
+    record = run.command("too long", [sys.executable, "-c", "pass"], need_s=1000, timeout_s=1)
+    assert record["status"] == "skipped" and "needs ~1000" in record["why"]
+    (tmp_path / "train" / "cat").mkdir(parents=True)
+    (tmp_path / "train" / "cat" / "0.jpg").write_bytes(b"x")
+    with tarfile.open(tmp_path / "a.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "train", arcname="train")
+    folder = gpu_run.extract_archive(tmp_path / "a.tar.gz", tmp_path / "x")
+    assert folder == tmp_path / "x" / "train" and (folder / "cat" / "0.jpg").is_file()
+
+
+def test_gpu_run_scripts_are_made_for_the_bare_gpu_machine():
+    """Cheap checks of what the bare-environment dry run (benchmarks/bare_env_dry_run.sh,
+    not run in CI: it builds a virtual environment) found out the hard way."""
+    shell = (REPO / "benchmarks" / "gpu_run.sh").read_text()
+    assert "python3 benchmarks/gpu_run.py" in shell and "exec python " not in shell
+    assert 'export PYTHONPATH="$repo' in shell and "local/wheels" in shell and "--no-index" in shell
+    assert "pipefail" in shell and "$OUT" in shell
+    source = (REPO / "benchmarks" / "gpu_run.py").read_text()
+    assert "addopts=" in source  # pyproject's nbval options would make pytest exit 4
+    assert "no:nbval" in source  # a carried nbval that fails to import would stop pytest
+    assert source.index("sys.path.insert(0, str(REPO))") < source.index("from common import")
+    dry = (REPO / "benchmarks" / "bare_env_dry_run.sh").read_text()
+    for package in ("torch==", "torchvision==", "timm", "seaborn", "pytest", "scikit-learn"):
+        assert package in dry
+    for absent in ("nbval", "ipykernel", "jupyter", "pytorch_grad_cam", "helpers"):
+        assert absent in dry.split("absent=(")[1].split(")")[0]
+    assert "pip install -e" not in dry and "--dry-run" in dry and "> 8" in dry
+    wheels = (REPO / "benchmarks" / "gpu_wheels.sh").read_text()
+    assert "--no-deps" in wheels and "nbval" in wheels and "ipykernel" in wheels
+    assert "WITH_WHEELS" in dry and "GPU_RUN_WHEELS" in shell
+    for name in ("gpu_run.sh", "bare_env_dry_run.sh", "gpu_wheels.sh"):
+        assert (REPO / "benchmarks" / name).stat().st_mode & 0o111, f"{name} is not executable"
 
 
 def test_choose_precision_is_fp16_on_cuda_and_measured_on_the_cpu(monkeypatch):

@@ -90,6 +90,22 @@ def test_cli_trains_and_writes_metrics(tmp_path, capsys, monkeypatch):
     assert [r["epoch"] for r in results["history"]] == [1, 2]
     assert results["val"]["acc"] == pytest.approx(results["history"][-1]["val_acc"])
     assert results["args"]["schedule"] == "cosine" and results["world_size"] == 1
+    # Training and validation seconds apart, per epoch (what time-to-accuracy is made of).
+    assert [t["epoch"] for t in results["timing"]] == [1, 2]
+    for timing, record in zip(results["timing"], results["history"], strict=True):
+        assert timing["train_seconds"] > 0 and timing["val_seconds"] > 0
+        assert timing["train_seconds"] + timing["val_seconds"] <= record["time"] + 1e-6
+
+
+def test_cli_drop_last_gives_every_step_the_same_shape(capsys, monkeypatch):
+    """256 images in batches of 48: 5 full steps and one of 16, or 5 steps with --drop-last."""
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    argv = ["--model", "resnet20", *DATA, "--image-size", "8", *RUN, "--epochs", "1"]
+    argv[argv.index("--batch-size") + 1] = "48"
+    assert main(argv) == 0
+    assert "1 epochs x 6 steps" in capsys.readouterr().out
+    assert main([*argv, "--drop-last"]) == 0
+    assert "1 epochs x 5 steps" in capsys.readouterr().out
 
 
 def test_cli_on_an_image_folder_with_test_metrics(tmp_path, capsys, monkeypatch):

@@ -75,9 +75,21 @@ class RandomCropFlip(BatchTransform):
         p = self.pad
         if b == 0:  # a rank's empty slice of a short last batch
             return x
-        to_flip = flipped.nonzero().squeeze(1)
-        # Sources: the B images, then flipped copies of those that flip, all zero-padded
-        # (written into a zeroed buffer: much faster than torch.cat + F.pad on uint8 CPU data).
+        arange_b = torch.arange(b, device=x.device)
+        if self.compact_flips(x):
+            # Flipped copies of only the images that flip: less to write on a CPU.
+            to_flip = flipped.nonzero().squeeze(1)
+            source = arange_b.clone()
+            source[to_flip] = b + torch.arange(len(to_flip), device=x.device)
+        else:
+            # On a GPU, nonzero() would make the host wait for the device to learn how many
+            # flip (a sync per chunk): every image gets a flipped copy instead, a fixed shape,
+            # and each reads from its own copy or its flipped one. Same output.
+            to_flip = arange_b
+            source = torch.where(flipped, arange_b + b, arange_b)
+        # Sources: the B images, then flipped copies (of those that flip, or of all), all
+        # zero-padded (written into a zeroed buffer: much faster than torch.cat + F.pad on
+        # uint8 CPU data).
         hp, wp = h + 2 * p, w + 2 * p
         padded = x.new_zeros(b + len(to_flip), c, hp, wp)
         padded[:b, :, p : p + h, p : p + w] = x
@@ -85,8 +97,6 @@ class RandomCropFlip(BatchTransform):
         padded = padded.view(-1)
         # rows[k] is the run of w values starting at flat position k (a view, no copy).
         rows = padded.as_strided((padded.numel() - w + 1, w), (1, 1))
-        source = torch.arange(b, device=x.device)
-        source[to_flip] = b + torch.arange(len(to_flip), device=x.device)
         left = torch.where(flipped, 2 * p - offset_x, offset_x)  # (B,) first column
         top = offset_y[:, None] + torch.arange(h, device=x.device)  # (B, H) rows read
         start = (
@@ -95,6 +105,11 @@ class RandomCropFlip(BatchTransform):
             + (top * wp)[:, None, :]
         )  # (B, C, H): where each output row starts in ``padded``
         return rows.index_select(0, start.reshape(-1)).view(b, c, h, w)
+
+    @staticmethod
+    def compact_flips(x: torch.Tensor) -> bool:
+        """Whether to copy only the images that flip (needs their count on the host: CPU)."""
+        return x.device.type == "cpu"
 
     def __repr__(self) -> str:
         return f"RandomCropFlip(pad={self.pad}, flip={self.flip})"

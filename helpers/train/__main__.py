@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what.add_argument("--no-augment", action="store_true", help="no pad + crop + flip augmentation")
     what.add_argument(
+        "--drop-last",
+        action="store_true",
+        help="drop each epoch's last, short training batch: every step has the same shape, so "
+        "--compile compiles once (always on under torchrun)",
+    )
+    what.add_argument(
         "--batch-size",
         type=int,
         default=128,
@@ -275,7 +281,7 @@ def _run(args: argparse.Namespace) -> int:
         device=dev,
         augment=not args.no_augment,
         seed=cfg.seed,
-        drop_last=world_size > 1,
+        drop_last=args.drop_last or world_size > 1,
         num_replicas=world_size,
         rank=rank,
     )
@@ -308,7 +314,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     if not is_main:
         return 0
-    results: dict[str, Any] = {"history": history.records}
+    results: dict[str, Any] = {"history": history.records, "timing": history.timing}
     metrics = {"device": dev, "amp": cfg.amp, "channels_last": cfg.channels_last, "tta": cfg.tta}
     if val_loader is not None:
         results["val"] = evaluate(model, val_loader, **metrics)

@@ -25,9 +25,16 @@ class History:
     epoch, in training mode, with label smoothing if used), ``val_loss``, ``val_acc`` (NaN
     without a validation loader), ``lr`` (first parameter group, at the epoch's last step)
     and ``time`` (seconds for the epoch, training plus validation).
+
+    ``timing`` splits that time, for the epochs trained by this call (not those restored
+    from a checkpoint): one dict per epoch with ``epoch``, ``train_seconds`` (the steps, up to
+    the host's read-back of the epoch's last losses, so GPU work is included) and
+    ``val_seconds`` (validation, test-time augmentation included). Benchmarks report
+    time-to-accuracy from ``train_seconds`` alone, as airbench and DAWNBench do.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
+    timing: list[dict[str, float]] = field(default_factory=list, compare=False)
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "epoch",

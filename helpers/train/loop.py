@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim import lr_scheduler, swa_utils
+from torch.optim import lr_scheduler
 
 from helpers.train import checkpoint as ckpt_io
 from helpers.train import distributed
@@ -23,6 +23,7 @@ from helpers.train.config import TrainConfig
 from helpers.train.evaluation import batches, check_outputs, evaluate
 from helpers.train.history import History, epoch_record, record_postfix
 from helpers.train.interrupt import GracefulInterrupt
+from helpers.train.optim import EMA
 from helpers.train.precision import autocast
 from helpers.train.progress import SYNC_EVERY, Meter, RunState, epoch_bar
 
@@ -43,7 +44,7 @@ class Trainer:
     run_info: dict[str, Any]  # facts of the run a checkpoint must agree on (beyond the config)
     world_size: int = 1
     rank: int = 0
-    ema: swa_utils.AveragedModel | None = None
+    ema: EMA | None = None
     net: nn.Module = field(init=False)  # what runs forward: the model, or its DDP wrapper
 
     def __post_init__(self) -> None:
@@ -202,8 +203,13 @@ class Trainer:
         if self.world_size > 1:
             sums = distributed.all_reduce_sums(sums, self.device)
         loss_sum, correct, count = sums
+        val_start = time.perf_counter()
         val = self.validate(val_loader) if val_loader is not None else None
+        val_seconds = time.perf_counter() - val_start
         elapsed = state.time + time.perf_counter() - start
+        self.history.timing.append(
+            {"epoch": epoch + 1, "train_seconds": state.time, "val_seconds": val_seconds}
+        )
         record = epoch_record(epoch + 1, loss_sum / count, correct / count, val, state.lr, elapsed)
         self.history.records.append(record)
         if not self.bar.disable:

@@ -7,15 +7,17 @@ stepped once per iteration, with an optional linear warm-up in front.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
 from torch import nn
-from torch.optim import lr_scheduler, swa_utils
+from torch.optim import lr_scheduler
 
 from helpers.train.config import TrainConfig, check_milestones
 
 __all__ = [
+    "EMA",
     "WARMUP_START_FACTOR",
     "ema_model",
     "hyperparameters",
@@ -137,14 +139,75 @@ def scheduler_for(
     )
 
 
-def ema_model(model: nn.Module, decay: float | None) -> swa_utils.AveragedModel | None:
-    """An exponential moving average of ``model`` (None when ``decay`` is None).
+class EMA(nn.Module):
+    """An exponential moving average of a model's weights and buffers, on the model's device.
 
-    ``use_buffers=True`` averages the BatchNorm running statistics along with the weights,
-    so the averaged model can be evaluated as it is.
+    Value for value what ``torch.optim.swa_utils.AveragedModel(model, use_buffers=True,
+    multi_avg_fn=get_ema_multi_avg_fn(decay))`` computes, with the same state-dict keys
+    (``n_averaged`` and ``module.*``), so checkpoints written with either load into both.
+    The first update copies the model; each later one moves every floating-point tensor
+    ``(1 - decay)`` of the way to the model's (one ``torch._foreach_lerp_`` per device and
+    dtype). BatchNorm's running statistics are averaged too, so ``ema.module`` can be
+    evaluated as it is.
+
+    Why not AveragedModel itself: it keeps its counter ``n_averaged`` on the CPU and copies it
+    to the model's device on every update (``self.n_averaged.to(device)``), a blocking copy
+    that makes the host wait for the GPU at every training step. Here the host decides
+    "copy or average" from a Python count, and only device kernels are launched.
     """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        super().__init__()
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
+        self.module = copy.deepcopy(model)
+        self.decay = float(decay)
+        # Kept for the state dict (AveragedModel's layout); the host reads self._count.
+        self.register_buffer("n_averaged", torch.tensor(0, dtype=torch.long))
+        self._count = 0
+        self.register_load_state_dict_post_hook(EMA._count_from_buffer)
+
+    @staticmethod
+    def _count_from_buffer(module: nn.Module, incompatible_keys: Any) -> None:
+        module._count = int(module.n_averaged)  # once per checkpoint load, not per step
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The averaged model's output."""
+        return self.module(*args, **kwargs)
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module) -> None:
+        """Fold ``model``'s current parameters and buffers into the average (no host sync)."""
+        mine = [*self.module.parameters(), *self.module.buffers()]
+        theirs = [*model.parameters(), *model.buffers()]
+        if len(mine) != len(theirs):
+            raise ValueError(
+                f"the model has {len(theirs)} parameters and buffers, the average {len(mine)}"
+            )
+        pairs = [(a.detach(), b.detach().to(a.device)) for a, b in zip(mine, theirs, strict=True)]
+        if self._count == 0:
+            for averaged, current in pairs:
+                averaged.copy_(current)
+        else:
+            groups: dict[tuple[torch.device, torch.dtype], list[tuple[torch.Tensor, ...]]] = {}
+            for averaged, current in pairs:
+                groups.setdefault((averaged.device, averaged.dtype), []).append((averaged, current))
+            weight = 1 - self.decay
+            for (_, dtype), group in groups.items():
+                averaged_list, current_list = (list(t) for t in zip(*group, strict=True))
+                if dtype.is_floating_point or dtype.is_complex:
+                    torch._foreach_lerp_(averaged_list, current_list, weight)
+                else:
+                    # Integer buffers (BatchNorm's num_batches_tracked) as torch's
+                    # get_ema_multi_avg_fn treats them: averaged in float, truncated back.
+                    for averaged, current in group:
+                        averaged.copy_(averaged * self.decay + current * weight)
+        self._count += 1
+        self.n_averaged.add_(1)
+
+
+def ema_model(model: nn.Module, decay: float | None) -> EMA | None:
+    """An exponential moving average of ``model`` (None when ``decay`` is None): :class:`EMA`."""
     if decay is None:
         return None
-    return swa_utils.AveragedModel(
-        model, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True
-    )
+    return EMA(model, decay)
