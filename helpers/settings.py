@@ -31,6 +31,7 @@ from helpers.threads import ensure_threads, thread_choice
 MODE_ENV = "COURSE_MODE"
 QUICK_ENV = "COURSE_QUICK"
 MODES = ("quick", "laptop", "full")
+SIZE_ENV = "COURSE_SIZE"  # "toy": laptop/full mode's code path at quick mode's sizes (CI)
 DATA_ENV = "COURSE_DATA"
 DEVICE_ENV = "COURSE_DEVICE"
 OFFLINE_ENV = "COURSE_OFFLINE"
@@ -84,9 +85,17 @@ def by_mode(*, quick: Any, laptop: Any, full: Any) -> Any:
     """The value for the current mode: ``by_mode(quick=2, laptop=15, full=160)``.
 
     The one place a notebook's sizes depend on the mode, so that every mode runs the same
-    code at another size.
+    code at another size. With ``COURSE_SIZE=toy`` laptop and full mode take quick mode's
+    sizes: their own code path (real data, their models) at smoke-test size, which is how the
+    tests keep laptop mode from rotting.
     """
-    return {"quick": quick, "laptop": laptop, "full": full}[mode()]
+    chosen = mode()
+    raw = os.environ.get(SIZE_ENV, "").strip()
+    if raw not in ("", "toy"):
+        raise ValueError(f"{SIZE_ENV} must be 'toy' or unset, got {raw!r}")
+    if raw == "toy":
+        return quick
+    return {"quick": quick, "laptop": laptop, "full": full}[chosen]
 
 
 def offline() -> bool:
@@ -186,7 +195,8 @@ def banner(data_source: str | None = None) -> str:
     chosen, reason = mode_and_reason()
     lines = [
         f"mode        : {chosen} ({_MODE_MEANING[chosen]})",
-        f"              chosen by {reason}; switch with {MODE_ENV}={'|'.join(MODES)}",
+        f"              chosen by {reason}; switch with {MODE_ENV}={'|'.join(MODES)}"
+        + (f"; {SIZE_ENV}=toy: quick mode's sizes" if os.environ.get(SIZE_ENV) else ""),
         f"device      : {describe_device()}",
         f"threads     : {torch.get_num_threads()} ({thread_choice()})",
         f"python      : {platform.python_version()}",
