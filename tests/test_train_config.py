@@ -26,6 +26,7 @@ from tests.test_train import (
     loaders,
     make_data,
     make_model,
+    sigint_raises,  # noqa: F401 (a fixture)
     without_time,
 )
 
@@ -172,6 +173,7 @@ def test_ema_is_the_moving_average_of_the_trained_weights_and_is_validated(tmp_p
     assert history[-1]["val_loss"] == pytest.approx(evaluate(model, val_loader)["loss"], rel=1e-6)
 
 
+@pytest.mark.usefixtures("sigint_raises")
 def test_ema_resumes_exactly_after_ctrl_c(tmp_path):
     options = {**FIT, "ema_decay": 0.9}
     reference = make_model()

@@ -263,6 +263,17 @@ def _check_images(images: Any) -> Tensor:
         raise TypeError(
             f"images must be normalised float tensors as the model expects, got {images.dtype}"
         )
+    if images.shape[0] == 0:
+        raise ValueError(
+            f"images is an empty batch, shape {tuple(images.shape)}: give at least one image"
+        )
+    finite = torch.isfinite(images).flatten(1).all(dim=1)
+    if not finite.all():
+        bad = (~finite).nonzero().flatten().tolist()
+        raise ValueError(
+            f"images {bad[:10]} hold NaN or infinite values: their maps would be all NaN. "
+            "Check how they were loaded and normalised (a std of 0 divides by 0)"
+        )
     return images
 
 
@@ -308,8 +319,9 @@ def grad_cam(
     class. ``target_layer`` defaults to :func:`default_target_layer`. ``method`` is a key
     of :data:`METHODS`. ``batch_size``: forward passes at once for ScoreCAM/AblationCAM.
     Each map is upsampled to the image size and scaled to [0, 1] by the package (a map
-    that is zero everywhere stays zero). Works under ``torch.no_grad()``; the model is
-    left exactly as it was (mode, ``requires_grad``, ``.grad``, no hooks).
+    that is zero everywhere stays zero). An empty batch, NaN or infinite pixels, or a map
+    that comes out NaN are a ValueError naming the images. Works under ``torch.no_grad()``;
+    the model is left exactly as it was (mode, ``requires_grad``, ``.grad``, no hooks).
     """
     _check_model(model)
     images = _check_images(images)
@@ -325,4 +337,12 @@ def grad_cam(
         wanted = None if classes is None else [ClassifierOutputTarget(c) for c in classes]
         maps = cam(input_tensor=x, targets=wanted)
         cam.outputs = None  # drop the logits and their graph now, not at garbage collection
-    return np.asarray(maps, dtype=np.float32)
+    maps = np.asarray(maps, dtype=np.float32)
+    broken = np.isnan(maps).reshape(len(maps), -1).any(axis=1)
+    if broken.any():  # finite images, yet the model's activations or gradients were not
+        raise ValueError(
+            f"the maps of images {np.flatnonzero(broken)[:10].tolist()} are NaN: the model's "
+            "activations or gradients at the target layer are not finite for them (check the "
+            "model's weights and outputs on these images)"
+        )
+    return maps

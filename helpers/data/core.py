@@ -8,6 +8,7 @@ class names and the normalisation statistics a model needs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -268,3 +269,53 @@ def hold_out(
     train = full.subset(rest)
     train = train.subset(subsample(train.labels, train_size, seed))
     return train, (full.subset(held) if n_val else None)
+
+
+# --------------------------------------------------------------------------- run identity
+
+# Bytes of a tensor read for its fingerprint: whole rows (images) evenly spread over it.
+_FINGERPRINT_BYTES = 1 << 22
+
+
+def fingerprint(*tensors: torch.Tensor) -> str:
+    """A short hash of tensors' shapes, dtypes and values, e.g. 'a3f09c1d2b4e5f60'.
+
+    Tensors larger than ~4 MB are hashed on evenly spaced rows (dim 0), so fingerprinting
+    50k CIFAR images takes milliseconds; any reordering or resampling of a split changes it.
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    for t in tensors:
+        t = t.detach()
+        if t.dtype == torch.bfloat16:  # NumPy has no bfloat16: hash the same bits as int16
+            t = t.view(torch.int16)
+        digest.update(f"{tuple(t.shape)} {t.dtype};".encode())
+        if t.dim() and len(t):
+            row = max(1, t[0].numel() * t.element_size())
+            t = t[:: max(1, -(-len(t) * row // _FINGERPRINT_BYTES))]
+        digest.update(t.cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def identity(data: object) -> dict[str, object] | None:
+    """What identifies the data a loader (or dataset) yields, for a checkpoint to compare.
+
+    Objects with an ``identity()`` method describe themselves (DeviceLoader, FolderSubset);
+    a torch DataLoader is its batch size, sampler and dataset; a TensorDataset or Subset
+    its fingerprint. Returns None for anything else (then nothing is compared).
+    """
+    if hasattr(data, "identity"):
+        return data.identity()
+    if isinstance(data, torch.utils.data.DataLoader):
+        return {
+            "type": "DataLoader",
+            "batch_size": data.batch_size,
+            "drop_last": data.drop_last,
+            "sampler": identity(data.sampler) or type(data.sampler).__name__,
+            "dataset": identity(data.dataset),
+        }
+    if isinstance(data, torch.utils.data.TensorDataset):
+        return {"type": "TensorDataset", "size": len(data), "values": fingerprint(*data.tensors)}
+    if isinstance(data, torch.utils.data.Subset):
+        indices = torch.as_tensor(np.asarray(data.indices), dtype=torch.int64)
+        return {"type": "Subset", "indices": fingerprint(indices), "of": identity(data.dataset)}
+    return None

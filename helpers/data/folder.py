@@ -8,7 +8,9 @@ training), normalised with the ImageNet statistics that pretrained weights expec
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,10 +29,12 @@ from helpers.data.core import (
     ImageTensorSet,
     channel_stats,
     describe_sizes,
+    fingerprint,
     resolve_size,
     stratified_split,
     subsample,
 )
+from helpers.validate import check_int
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -48,13 +52,47 @@ def _fit(image: torch.Tensor, size: int, square: bool) -> torch.Tensor:
     return v2.functional.center_crop(image, [size, size])
 
 
+# 16-bit greyscale (PNG, TIFF): Pillow's convert("RGB") clips these at 255 instead of
+# scaling them, which turns almost every pixel white.
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def to_rgb(img: Image.Image, path: str | os.PathLike = "") -> Image.Image:
+    """An opened image as 8-bit RGB; 16-bit greyscale is scaled (65535 -> 255), not clipped.
+
+    32-bit integer ('I') and float ('F') images have no agreed value range (0-1? 0-255?
+    raw sensor counts?): ValueError naming the file and the mode, and what to do.
+    """
+    if img.mode in _SIXTEEN_BIT:
+        wide = np.asarray(img, dtype=np.uint16).astype(np.uint32)
+        return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8)).convert("RGB")
+    if img.mode in ("I", "F"):
+        kind = "32-bit integer" if img.mode == "I" else "32-bit float"
+        raise ValueError(
+            f"image file {path} has mode {img.mode!r} ({kind} pixels), whose value range is "
+            "not known: convert it to 8-bit (or 16-bit) PNG or JPEG first, scaling its values "
+            "to the full range"
+        )
+    return img.convert("RGB")
+
+
+def open_rgb(path: str) -> Image.Image:
+    """Read an image file as 8-bit RGB (see :func:`to_rgb`); the ImageFolder's loader."""
+    with Image.open(path) as img:
+        return to_rgb(img, path)
+
+
 def _read_image(path: str, size: int, square: bool) -> torch.Tensor:
     """One image file as a (3, size, size) uint8 tensor (RGB; grey images are repeated)."""
     try:
         with Image.open(path) as img:
             img.draft("RGB", (size, size))  # a big JPEG is decoded at a reduced scale: faster
-            array = np.array(img.convert("RGB"), dtype=np.uint8)  # a writable copy
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            array = np.array(to_rgb(img, path), dtype=np.uint8)  # a writable copy
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise DatasetCorruptError(f"cannot read image file {path}: {err}") from err
+    except ValueError as err:
+        if str(err).startswith(f"image file {path} has mode"):
+            raise
         raise DatasetCorruptError(f"cannot read image file {path}: {err}") from err
     return _fit(torch.from_numpy(array).permute(2, 0, 1), size, square)
 
@@ -126,9 +164,26 @@ class FolderSubset(Dataset):
         path, label = self.folder.samples[self.indices[i]]
         try:
             image = self.folder.loader(path)
-        except (UnidentifiedImageError, OSError) as err:
+        except (UnidentifiedImageError, OSError, SyntaxError) as err:
             raise DatasetCorruptError(f"cannot read image file {path}: {err}") from err
         return self.transform(image), label
+
+    def identity(self) -> dict[str, object]:
+        """What a resumed run must find again: the class names, the folder's file list and
+        labels and this subset's part of it (fingerprints), and the transform."""
+        root = Path(self.folder.root)
+        files = "\n".join(
+            f"{Path(path).relative_to(root).as_posix()}\t{label}"
+            for path, label in self.folder.samples
+        )
+        return {
+            "type": "FolderSubset",
+            "classes": list(self.folder.classes),
+            "files": len(self.folder.samples),
+            "file_list": hashlib.blake2b(files.encode(), digest_size=8).hexdigest(),
+            "images": fingerprint(torch.as_tensor(self.indices, dtype=torch.int64)),
+            "transform": repr(self.transform),
+        }
 
     def with_transform(self, transform: Callable) -> FolderSubset:
         """The same images with another transform (e.g. evaluation transforms for training data)."""
@@ -139,17 +194,36 @@ class FolderSubset(Dataset):
 
 
 def _scan_folder(path: Path) -> torchvision.datasets.ImageFolder:
+    """The ImageFolder at ``path``, with at least two classes; says once if some images are
+    in deeper sub-folders (they count as their top-level class)."""
     if not path.is_dir():
         raise DatasetUnavailableError(
             f"image folder {path} does not exist: expected {path}/<class name>/<image files>"
         )
     try:
-        return torchvision.datasets.ImageFolder(str(path))
+        folder = torchvision.datasets.ImageFolder(str(path), loader=open_rgb)
     except FileNotFoundError as err:  # torchvision: no class folders or no images in them
         raise ValueError(
             f"{path} is not an ImageFolder: expected one sub-folder per class holding image "
             f"files ({', '.join(torchvision.datasets.folder.IMG_EXTENSIONS)}); {err}"
         ) from err
+    if len(folder.classes) < 2:
+        raise ValueError(
+            f"{path} holds {len(folder.classes)} class folder ({folder.classes[0]!r}): a "
+            "classifier needs at least two classes (with one, every answer is right and the "
+            f"loss goes to 0). Expected {path}/<class name>/<image files>, one sub-folder "
+            "per class; is the folder one level too deep?"
+        )
+    nested = [p for p, _ in folder.samples if len(Path(p).relative_to(path).parts) > 2]
+    if nested:
+        example = Path(nested[0]).relative_to(path)
+        warnings.warn(
+            f"{len(nested)} images of {path} are in sub-folders of class folders (e.g. "
+            f"{example}); each counts as its top-level class ({example.parts[0]!r}). If the "
+            "sub-folders are the classes, point at the folder above them instead.",
+            stacklevel=3,
+        )
+    return folder
 
 
 def load_image_folder(
@@ -176,6 +250,7 @@ def load_image_folder(
     :func:`image_transforms` and use the ImageNet statistics (what pretrained weights expect)
     unless ``mean``/``std`` are given.
     """
+    check_int("image_size", image_size, 1)
     folder = _scan_folder(Path(path).expanduser())
     labels = torch.tensor(folder.targets, dtype=torch.int64)
     test_folder = _scan_folder(Path(test_path).expanduser()) if test_path is not None else None

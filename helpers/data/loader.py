@@ -20,9 +20,16 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from helpers.data.core import DataSplits, ImageTensorSet, check_image_tensors, one_cpu_thread
+from helpers.data.core import (
+    DataSplits,
+    ImageTensorSet,
+    check_image_tensors,
+    fingerprint,
+    identity,
+    one_cpu_thread,
+)
 from helpers.data.folder import FolderSubset, image_transforms
 from helpers.data.transforms import BatchTransform, RandomCropFlip, as_transform_list
 from helpers.settings import device as default_device
@@ -98,8 +105,17 @@ class DeviceLoader:
                 f"mean and std need one value per channel ({channels}), got mean={tuple(mean)} "
                 f"and std={tuple(std)}"
             )
-        if any(s <= 0 for s in std):
-            raise ValueError(f"std must be positive, got {tuple(std)}")
+        if any(not math.isfinite(s) or s <= 0 for s in std):
+            flat = [c for c, s in enumerate(std) if s == 0]
+            why = (
+                f" (channel(s) {flat}: every pixel of the split has the same value there, e.g. "
+                "all-black images, or 16-bit images clipped to 255 by an 8-bit conversion)"
+                if flat
+                else ""
+            )
+            raise ValueError(f"std must be positive finite numbers, got {tuple(std)}{why}")
+        if any(not math.isfinite(m) for m in mean):
+            raise ValueError(f"mean must be finite numbers in [0, 1], got {tuple(mean)}")
         if any(not 0.0 <= m <= 1.0 for m in mean):
             raise ValueError(f"mean must be in [0, 1] pixel units (not 0-255), got {tuple(mean)}")
 
@@ -227,6 +243,22 @@ class DeviceLoader:
             start = stop
             yield from zip(x.split(sizes), y.split(sizes), strict=True)
 
+    def identity(self) -> dict[str, object]:
+        """What a resumed run must find again: the images and labels (fingerprints), their
+        normalisation, the batches (global size, order seed) and the augmentation."""
+        return {
+            "type": "DeviceLoader",
+            "images": list(self.images.shape),
+            "fingerprint": fingerprint(self.images, self.labels),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "global_batch_size": self.global_batch_size,
+            "drop_last": self.drop_last,
+            "shuffle": self.shuffle,
+            "seed": self.seed,
+            "augmentation": [repr(t) for t in self.transforms],
+        }
+
     def __repr__(self) -> str:
         c, h, w = self.images.shape[1:]
         aug = ", ".join(map(repr, self.transforms)) or "none"
@@ -235,6 +267,108 @@ class DeviceLoader:
             f"DeviceLoader({self.num_images} images {c}x{h}x{w} on {self.device}, batch "
             f"{self.batch_size}, {len(self)} batches, shuffle={self.shuffle}, augment: {aug}{dist})"
         )
+
+
+class EpochSampler(Sampler):
+    """Indices in an order that is a function of (seed, epoch), each with its own seed.
+
+    Yields ``(index, sample_seed)`` pairs for :class:`SeededSamples`: the order (shuffled or
+    not) and every position's seed come from a generator seeded by (seed, epoch), so the
+    epoch's images and their random augmentation are the same whichever worker reads them,
+    and in a resumed run as in an uninterrupted one. With ``num_replicas`` > 1 each rank
+    takes every ``num_replicas``-th position (the order padded by repeating its start, as
+    ``DistributedSampler`` does, or cut with ``drop_last``).
+
+    Call ``set_epoch(e)`` before each epoch; without it, each new iteration moves on to the
+    next epoch by itself.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        self.size = check_int("size", size, 0)
+        self.seed = check_int("seed", seed, 0)
+        self.num_replicas = check_int("num_replicas", num_replicas, 1)
+        self.rank = check_int("rank", rank, 0)
+        if self.rank >= self.num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got rank={rank}")
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration's order and seeds those of ``epoch`` (from 0)."""
+        self.epoch = check_int("epoch", epoch, 0)
+
+    def _total(self) -> int:
+        """Positions over all ranks: a multiple of num_replicas."""
+        whole, rest = divmod(self.size, self.num_replicas)
+        return (whole + (rest > 0 and not self.drop_last)) * self.num_replicas
+
+    def __len__(self) -> int:
+        """Samples per epoch on this rank."""
+        return self._total() // self.num_replicas
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        g = _epoch_generator(self.seed, self.epoch)
+        self.epoch += 1
+        n = self.size
+        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        seeds = torch.randint(0, 2**62, (n,), generator=g)
+        total = self._total()
+        if n and total > n:  # pad by repeating the start of the order
+            repeat = torch.arange(total) % n
+            order, seeds = order[repeat], seeds[repeat]
+        mine = slice(self.rank, total, self.num_replicas)
+        yield from zip(order[mine].tolist(), seeds[mine].tolist(), strict=True)
+
+    def identity(self) -> dict[str, object]:
+        """What a resumed run must find again: the order's seed and shape."""
+        return {
+            "type": "EpochSampler",
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "size": self.size,
+            "num_replicas": self.num_replicas,
+            "drop_last": self.drop_last,
+        }
+
+
+class SeededSamples(Dataset):
+    """A dataset read with ``(index, seed)`` keys (from :class:`EpochSampler`): each sample's
+    transform draws from torch's random stream seeded with ``seed``.
+
+    The random state is forked around each read, so the process's own stream (that of the
+    main process when ``num_workers=0``) does not change.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> object:
+        index, seed = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.dataset[index]
+
+    def __getattr__(self, name: str) -> object:
+        # The wrapped dataset's attributes (transform, folder ...), as if it were not wrapped.
+        if name == "dataset":  # not set yet (unpickling in a worker): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def identity(self) -> dict[str, object] | None:
+        """The identity of the wrapped dataset."""
+        return identity(self.dataset)
 
 
 def make_loaders(
@@ -259,7 +393,9 @@ def make_loaders(
     ImageTensorSets get a :class:`DeviceLoader` (training: shuffled, and with ``augment`` the
     pad + crop + flip augmentation, flip only where ``splits.flip``); other Datasets get a
     ``torch.utils.data.DataLoader`` whose augmentation lives in the dataset's transform
-    (``augment=False`` switches the training split to the evaluation transform).
+    (``augment=False`` switches the training split to the evaluation transform); its
+    training order and each image's augmentation are a function of (seed, epoch, position)
+    (:class:`EpochSampler`), so a resumed run replays them exactly.
     ``pad`` defaults to image_size // 8 (4 pixels at 32x32). ``transform`` replaces the
     training loader's crop and flip (DeviceLoader only; with ``augment`` True or False).
     Evaluation loaders never shuffle.
@@ -302,19 +438,28 @@ def make_loaders(
                 image_transforms(splits.image_size, splits.mean, splits.std, train=False)
             )
         sampler = None
-        if num_replicas > 1:
+        if train:
+            # The order and every image's augmentation are a function of (seed, epoch,
+            # position), whichever worker reads it: a resumed run replays them exactly.
+            sampler = EpochSampler(
+                len(split), seed=seed, num_replicas=num_replicas, rank=rank, drop_last=drop_last
+            )
+            split = SeededSamples(split)
+        elif num_replicas > 1:
             sampler = torch.utils.data.DistributedSampler(
-                split, num_replicas=num_replicas, rank=rank, shuffle=train, seed=seed
+                split, num_replicas=num_replicas, rank=rank, shuffle=False, seed=seed
             )
         return DataLoader(
             split,
             batch_size=batch_size if train else eval_batch_size,
-            shuffle=train and sampler is None,
             sampler=sampler,
             drop_last=drop_last and train,
             num_workers=num_workers,
             pin_memory=device.type == "cuda",
             persistent_workers=train and num_workers > 0,  # don't keep idle eval workers
+            # The workers' base seed comes from here, not from torch's global stream: making
+            # a loader's iterator must not change the model's random numbers (dropout).
+            generator=torch.Generator().manual_seed(seed),
         )
 
     return build(splits.train, True), build(splits.val, False), build(splits.test, False)

@@ -34,7 +34,7 @@ Modules, one job each: ``config`` (TrainConfig: every setting, its help and chec
 parameter groups, schedules, EMA), ``evaluation`` (evaluate, predict, TTA), ``precision``
 (device, autocast, GradScaler, channels-last), ``distributed`` (torchrun, DDP, rank 0),
 ``progress`` (tqdm.auto bars and meters), ``history`` (the epoch record), ``checkpoint``
-(atomic saves, RNG states, resume checks), ``interrupt`` (Ctrl-C), ``experiments`` (several
+(atomic saves, RNG states, resume checks), ``interrupt`` (Ctrl-C, SIGTERM), ``experiments`` (several
 models over several seeds, for the notebooks' ablations), ``options`` and ``__main__`` (the
 command line, generated from TrainConfig).
 
@@ -49,6 +49,7 @@ from helpers.train.evaluation import confusion_matrix, evaluate, predict
 from helpers.train.experiments import ExperimentResult, run_experiment, summarize
 from helpers.train.fit import fit
 from helpers.train.history import History, format_record
+from helpers.train.interrupt import TrainingInterrupted
 from helpers.train.progress import NonFiniteLossError
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "History",
     "NonFiniteLossError",
     "TrainConfig",
+    "TrainingInterrupted",
     "confusion_matrix",
     "evaluate",
     "fit",

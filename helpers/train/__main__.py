@@ -10,18 +10,34 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import importlib
 import json
 import math
+import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
 from torch import nn
 
+from helpers import data, models, settings
+from helpers.data import FolderSubset
+from helpers.threads import ensure_threads
+from helpers.train import (
+    CheckpointError,
+    NonFiniteLossError,
+    checkpoint,
+    distributed,
+    evaluate,
+    fit,
+    format_record,
+)
 from helpers.train.options import add_config_arguments, config_from_args, number
+from helpers.validate import check_int
 
 EPILOG = """\
 examples:
@@ -42,8 +58,9 @@ examples:
   torchrun --nproc_per_node=4 -m helpers.train --model resnet50 --image-folder ~/my_images \\
       --image-size 224 --epochs 30 --batch-size 256 --schedule cosine --amp fp16 --sync-bn
 
-  # interrupted (Ctrl-C, kill, a lost Colab session)? run the same command again: it
-  # resumes from --checkpoint-dir and ends with the weights of an uninterrupted run.
+  # interrupted (Ctrl-C, SIGTERM from timeout/SLURM, kill, a lost Colab session)? run the
+  # same command again: it resumes from --checkpoint-dir and ends with the weights of an
+  # uninterrupted run (a command with other model, data or settings is refused).
 """
 
 
@@ -62,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="a helpers.models name (resnet20, resnet56, plain20, resnet50, ...) or "
         "'package.module:function' returning an nn.Module (called with num_classes=, "
-        "in_chans=)",
+        "in_chans=). The second form imports that module and runs that function: it runs "
+        "code you name, with your permissions, so name only code you trust",
     )
     what.add_argument(
         "--model-arg",
@@ -164,27 +182,67 @@ def _model_kwargs(items: Sequence[str]) -> dict[str, Any]:
     return kwargs
 
 
-def build_model(name: str, num_classes: int, in_chans: int, kwargs: dict[str, Any]) -> nn.Module:
-    """A helpers.models model by name, or a 'module:function' factory."""
+def model_factory(name: str) -> Callable[..., nn.Module]:
+    """The function that builds ``--model``: a helpers.models builder, or the imported
+    'module:function' (ValueError for an unknown name, before any data is loaded)."""
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
-            factory = getattr(importlib.import_module(module_name), attr)
+            return getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as err:
             raise ValueError(
                 f"--model {name!r}: cannot import {attr} from {module_name} ({err})"
             ) from err
-        model = factory(num_classes=num_classes, in_chans=in_chans, **kwargs)
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"--model {name!r} returned {type(model).__name__}, not an nn.Module")
-        return model
-    from helpers import models
 
-    return models.create(name, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    if name not in models.list_models():
+        raise ValueError(f"unknown model {name!r}; known models: {models.list_models()}")
+    return functools.partial(models.create, name)
+
+
+def build_model(name: str, num_classes: int, in_chans: int, kwargs: dict[str, Any]) -> nn.Module:
+    """A helpers.models model by name, or a 'module:function' factory."""
+    model = model_factory(name)(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"--model {name!r} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def check_before_work(args: argparse.Namespace, cfg: Any) -> None:
+    """The checks that need no data, made before any is loaded: a mistake in an argument
+    must not cost the decoding of every image, an epoch or the whole training."""
+    check_int("--batch-size", args.batch_size, 1)
+    for name in ("image_size", "train_size"):
+        if getattr(args, name) is not None:
+            check_int("--" + name.replace("_", "-"), getattr(args, name), 1)
+    if args.test and args.test_folder is None and args.test_size == 0:
+        raise ValueError(
+            "--test with --test-size 0: there would be no test split to evaluate. Drop --test, "
+            "or hold out test images (--test-size N or a fraction, or --test-folder)"
+        )
+    model_factory(args.model)
+    _model_kwargs(args.model_arg)
+    if cfg.checkpoint_dir is not None:
+        checkpoint.prepare_dir(cfg.checkpoint_dir)
+    if args.out is not None:
+        _check_writable_file(args.out, "--out")
+
+
+def _check_writable_file(path: Path, option: str) -> None:
+    """``path`` can be created (its folder is made now) and is not a folder."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{option} {str(path)!r} is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise type(err)(
+            f"{option} {str(path)!r} cannot be written ({err.strerror or err}); choose a file "
+            "in a folder you can write to"
+        ) from err
 
 
 def load_data(args: argparse.Namespace):  # -> helpers.data.DataSplits
-    from helpers import data
 
     options: dict[str, Any] = {"seed": args.data_seed, "train_size": args.train_size}
     for key in ("image_size", "val_size", "test_size"):
@@ -206,8 +264,6 @@ def _note_upscaling(folder: str, splits: Any) -> None:
     ``splits`` is what :func:`helpers.data.load_image_folder` returned; its first training
     image, from the folder scan it already made, stands for the others.
     """
-    from helpers.data import FolderSubset
-
     train, size = splits.train, splits.image_size
     if not isinstance(train, FolderSubset) or not len(train):  # held as tensors: small already
         return
@@ -228,18 +284,17 @@ def _note_upscaling(folder: str, splits: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the trainer; returns the exit status (0 on success)."""
-    from helpers.train import CheckpointError, NonFiniteLossError
-
     # Errors whose message says all there is to say (bad arguments, a missing data set, a
     # mismatched checkpoint, a diverged run) are printed as one line, without a traceback.
     user_errors = (ValueError, TypeError, OSError, CheckpointError, NonFiniteLossError)
     parser = build_parser()
     args = parser.parse_args(argv)
+    ensure_threads()  # the CLI is where the course starts: one thread per idle core
     try:
         return _run(args)
     except KeyboardInterrupt as err:
         print(f"\n{err or 'interrupted'}", file=sys.stderr)
-        return 130
+        return 128 + getattr(err, "signum", signal.SIGINT)  # the shell's code: 130, 143
     except user_errors as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1
@@ -249,12 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from helpers import data, settings
-    from helpers.train import distributed, evaluate, fit, format_record
 
     cfg = config_from_args(args)  # checks every setting before any work
     if cfg.seed is None:
         raise ValueError("--seed none: the command line needs a seed (all processes must agree)")
+    check_before_work(args, cfg)
     world_size, rank, dev = distributed.init_from_env(cfg.device)
     is_main = rank == 0
     say = distributed.printer(is_main)
@@ -289,6 +343,8 @@ def _run(args: argparse.Namespace) -> int:
     _, val_loader, test_loader = data.make_loaders(
         splits, batch_size=args.batch_size, device=dev, augment=False, seed=cfg.seed
     )
+    if args.test and test_loader is None:  # now, not after the training
+        raise ValueError("--test: this data set has no test split (see --test-size)")
 
     n_params = sum(p.numel() for p in model.parameters())
     say(f"data   : {splits.source}")
@@ -311,6 +367,7 @@ def _run(args: argparse.Namespace) -> int:
         device=str(dev),
         progress=progress,
         on_epoch_end=log_epoch,
+        identity=run_identity(args, splits),
     )
     if not is_main:
         return 0
@@ -320,8 +377,6 @@ def _run(args: argparse.Namespace) -> int:
         results["val"] = evaluate(model, val_loader, **metrics)
         print(_metrics_line("val", results["val"]))
     if args.test:
-        if test_loader is None:
-            raise ValueError("--test: this data set has no test split (see --test-size)")
         results["test"] = evaluate(model, test_loader, **metrics)
         print(_metrics_line("test", results["test"]))
     if args.out is not None:
@@ -336,6 +391,22 @@ def _run(args: argparse.Namespace) -> int:
         args.out.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
         print(f"wrote {args.out}")
     return 0
+
+
+def run_identity(args: argparse.Namespace, splits: Any) -> dict[str, Any]:
+    """What a resume of this command must agree on besides the training settings: the model
+    and its options, the data and its split, the image size and the augmentation."""
+    sizes = [0 if s is None else len(s) for s in (splits.train, splits.val, splits.test)]
+    return {
+        "model": args.model,
+        "model_args": _model_kwargs(args.model_arg),
+        "data": args.data if args.data is not None else "image folder",
+        "classes": list(splits.classes),
+        "data_seed": args.data_seed,
+        "split_sizes": sizes,
+        "image_size": splits.image_size,
+        "augment": not args.no_augment,
+    }
 
 
 def _metrics_line(name: str, metrics: dict[str, float]) -> str:

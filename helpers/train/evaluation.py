@@ -18,7 +18,7 @@ from helpers.eval_mode import eval_mode
 from helpers.train.precision import autocast, check_amp, model_device, resolve_device, to_layout
 from helpers.validate import check_int
 
-__all__ = ["batches", "check_outputs", "confusion_matrix", "evaluate", "predict"]
+__all__ = ["batches", "check_labels", "check_outputs", "confusion_matrix", "evaluate", "predict"]
 
 
 @torch.no_grad()
@@ -172,7 +172,13 @@ def check_outputs(logits: Any, x: torch.Tensor, y: torch.Tensor, where: str) -> 
             f"batch sizes disagree in {where}: x has {len(x)} rows, y has {len(y)}, the model "
             f"returned {logits.shape[0]}"
         )
-    num_classes = logits.shape[1]
+    check_labels(y, logits.shape[1], where)
+
+
+def check_labels(y: torch.Tensor, num_classes: int, where: str) -> None:
+    """Labels y (B,) int64 in [0, num_classes), or ValueError naming ``where`` (one aminmax)."""
+    if not len(y):
+        return
     low, high = (int(v) for v in torch.aminmax(y))
     if low < 0 or high >= num_classes:
         raise ValueError(

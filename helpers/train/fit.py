@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from helpers import settings
+from helpers.data.core import identity as data_identity
 from helpers.train import distributed, optim
 from helpers.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from helpers.train.config import TrainConfig
@@ -35,6 +36,7 @@ def fit(
     *,
     optimizer: str | torch.optim.Optimizer | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    identity: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> History:
     """Train ``model`` in place on ``train_loader``; returns a :class:`History`.
@@ -52,10 +54,16 @@ def fit(
             over the model's parameters; then ``lr`` and ``weight_decay`` are its own (e.g.
             per parameter group) and must not be given.
         on_epoch_end: called with a copy of each epoch's record (on every DDP process).
+        identity: what else identifies the run, as plain values (e.g. the CLI's model name
+            and options, data set, split seed and sizes); a resume must agree on it.
 
-    With ``checkpoint_dir``, ``checkpoint.pt`` is written after every epoch and on Ctrl-C;
-    if it exists, training resumes from it (the model and the settings that shape the
-    trajectory must match, otherwise CheckpointError names what differs).
+    With ``checkpoint_dir``, ``checkpoint.pt`` is written after every epoch, on Ctrl-C or
+    SIGTERM, and when reading a batch fails; if it exists, training resumes from it. The run
+    must be the same, otherwise CheckpointError lists what differs: the settings that shape
+    the trajectory, the model (every module's type and options, every tensor's shape), the
+    data (DeviceLoader, or DataLoader over image files or tensors: a fingerprint of the
+    images, the order seed, the batch size, the augmentation) and ``identity``. The folder
+    is locked while training: a second run on it is a CheckpointError naming the first.
 
     Raises NonFiniteLossError when the loss becomes NaN or infinite; ValueError or
     TypeError for bad settings and, before any update, when the first batch does not fit
@@ -104,18 +112,28 @@ def fit(
         config=cfg,
         device=dev,
         steps_per_epoch=steps_per_epoch,
-        run_info=_run_info(model, optimizer_object, steps_per_epoch),
+        run_info={
+            **_run_info(model, optimizer_object, steps_per_epoch),
+            # Only a checkpoint needs it (fingerprinting a big folder's file list takes time).
+            "data": {"train": data_identity(train_loader), "val": data_identity(val_loader)}
+            if cfg.checkpoint_dir is not None
+            else {},
+            "identity": _plain("identity", dict(identity or {})),
+        },
         world_size=world_size,
         rank=rank,
         ema=optim.ema_model(model, cfg.ema_decay),
     )
-    if cfg.checkpoint_dir is not None:
-        trainer.use_checkpoint_dir(Path(cfg.checkpoint_dir))
-    if world_size > 1:
-        trainer.model, trainer.net = distributed.wrap_ddp(model, dev, cfg.sync_bn)
-    if cfg.compile:  # the state dict, EMA and evaluation keep using the uncompiled model
-        trainer.net = torch.compile(trainer.net)
-    return trainer.run(train_loader, val_loader, on_epoch_end)
+    try:
+        if cfg.checkpoint_dir is not None:
+            trainer.use_checkpoint_dir(Path(cfg.checkpoint_dir))
+        if world_size > 1:
+            trainer.model, trainer.net = distributed.wrap_ddp(model, dev, cfg.sync_bn)
+        if cfg.compile:  # the state dict, EMA and evaluation keep using the uncompiled model
+            trainer.net = torch.compile(trainer.net)
+        return trainer.run(train_loader, val_loader, on_epoch_end)
+    finally:
+        trainer.release()
 
 
 def _resolve_auto_precision(
@@ -151,12 +169,32 @@ def _run_info(
     """What a checkpoint must agree on besides the config: the model class, the epoch length
     and, for an optimizer object, its type and per-group settings."""
     info: dict[str, Any] = {"model": type(model).__name__, "steps_per_epoch": steps_per_epoch}
+    # Each module's type and own options (activation, dropout, kernel sizes ...): models
+    # with the same tensor shapes can still differ, e.g. resnet20 with act=silu or plain20.
+    info["modules"] = {
+        name or "(model)": f"{type(m).__name__}({m.extra_repr()})"
+        for name, m in model.named_modules()
+    }
     if optimizer is not None:
         info["optimizer_object"] = {
             "type": type(optimizer).__name__,
             "param_groups": [optim.hyperparameters(g) for g in optimizer.param_groups],
         }
     return info
+
+
+def _plain(name: str, value: Any) -> Any:
+    """``value`` if it holds only what a weights_only checkpoint can store, else TypeError."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(name, v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(f"{name}[{k!r}]", v) for k, v in value.items()}
+    raise TypeError(
+        f"{name} must hold plain values (str, int, float, bool, None, lists, dicts with str "
+        f"keys) to go into the checkpoint, got {type(value).__name__}: {value!r}"
+    )
 
 
 def _check_loader(loader: Any, name: str) -> None:

@@ -20,7 +20,7 @@ from torch.optim import lr_scheduler
 from helpers.train import checkpoint as ckpt_io
 from helpers.train import distributed
 from helpers.train.config import TrainConfig
-from helpers.train.evaluation import batches, check_outputs, evaluate
+from helpers.train.evaluation import batches, check_labels, check_outputs, evaluate
 from helpers.train.history import History, epoch_record, record_postfix
 from helpers.train.interrupt import GracefulInterrupt
 from helpers.train.optim import EMA
@@ -55,8 +55,11 @@ class Trainer:
         self.history = History()
         self.checkpoint_path: Path | None = None
         self.resume_from: dict[str, Any] | None = None
+        self.lock: ckpt_io.DirLock | None = None
         self.interrupt = GracefulInterrupt()
         self.first_batch_checked = False
+        self.labels_checked = False  # all of the training loader's labels, at once
+        self.num_classes = 0
         self.bar = epoch_bar(False, 0, 1, 1, 0)
 
     def run(
@@ -79,9 +82,7 @@ class Trainer:
                 if on_epoch_end is not None:
                     on_epoch_end(dict(record))
                 if self.interrupt.requested:
-                    raise KeyboardInterrupt(
-                        f"training interrupted after epoch {epoch + 1}{self._saved()}"
-                    )
+                    raise self.interrupt.stop(f"the end of epoch {epoch + 1}", self._saved())
         return self.finish()
 
     def finish(self) -> History:
@@ -99,12 +100,21 @@ class Trainer:
         meter = Meter(epoch, cfg.epochs, self.steps_per_epoch, done=skip)
         enabled = cfg.progress and self.is_main
         self.bar = epoch_bar(enabled, epoch, cfg.epochs, self.steps_per_epoch, skip)
-        for x, y in batches(self.iterator, self.device, cfg.channels_last):
+        stream = batches(self.iterator, self.device, cfg.channels_last)
+        while True:
+            try:
+                x, y = next(stream)
+            except StopIteration:
+                break
+            except Exception as err:  # reading the data failed (a corrupt image ...)
+                raise self._data_error(err, epoch, meter, start) from err
             if not self.first_batch_checked:
-                self.check_first_batch(x, y)
+                self.check_first_batch(x, y, train_loader)
+            elif not self.labels_checked:  # an out-of-range label would be torch's IndexError
+                check_labels(y, self.num_classes, f"epoch {epoch + 1}, step {state.step + 1}")
             state.lr = self.optimizer.param_groups[0]["lr"]
             loss, correct = self.step(x, y)
-            meter.add(loss, correct, len(y))
+            meter.add(loss, correct, len(y), x)
             state.step += 1
             self.bar.update(1)
             if state.step % SYNC_EVERY == 0:
@@ -114,9 +124,7 @@ class Trainer:
                 state.time += time.perf_counter() - start
                 self.save(rng_epoch_start=self.rng_epoch_start)
                 self.bar.close()
-                raise KeyboardInterrupt(
-                    f"training interrupted at epoch {epoch + 1}, step {state.step}{self._saved()}"
-                )
+                raise self.interrupt.stop(f"epoch {epoch + 1}, step {state.step}", self._saved())
         meter.flush(state, self.bar)
         state.time += time.perf_counter() - start
         if state.step != self.steps_per_epoch:
@@ -124,6 +132,29 @@ class Trainer:
                 f"train_loader yielded {state.step} batches in epoch {epoch + 1}, but "
                 f"len(train_loader) is {self.steps_per_epoch}"
             )
+
+    def _data_error(self, err: Exception, epoch: int, meter: Meter, start: float) -> Exception:
+        """The loader failed between two steps: save a checkpoint there (as Ctrl-C does) and
+        return the error as one line, with where training stopped and how to resume."""
+        state = self.state
+        saved = ""
+        if self.checkpoint_path is not None and state.step > 0:
+            meter.flush(state, self.bar)
+            state.time += time.perf_counter() - start
+            self.save(rng_epoch_start=self.rng_epoch_start)
+            saved = f"; checkpoint saved to {self.checkpoint_path}: run again to resume"
+        self.bar.close()
+        # A DataLoader worker's error arrives as "Caught X in DataLoader worker process 0.
+        # Original Traceback ...": its last line is the original message.
+        message = str(err)
+        if "Original Traceback" in message:
+            last = message.strip().splitlines()[-1]
+            message = last.split(": ", 1)[1] if ": " in last else last
+        message = f"{message} (training stopped at epoch {epoch + 1}, step {state.step}{saved})"
+        try:
+            return type(err)(message)
+        except Exception:  # an exception type with other constructor arguments
+            return RuntimeError(f"{type(err).__name__}: {message}")
 
     def _replay_to(self, epoch: int, train_loader: Iterable) -> int:
         """Start the epoch's iterator; when resuming, restore the random streams and skip the
@@ -169,11 +200,15 @@ class Trainer:
         correct = (logits.detach().argmax(dim=1) == y).sum()
         return loss.detach(), correct
 
-    def check_first_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def check_first_batch(
+        self, x: torch.Tensor, y: torch.Tensor, train_loader: Iterable | None = None
+    ) -> None:
         """Fail before the first update when the data does not fit the model.
 
         The model runs once in eval mode without gradients, so neither the weights nor the
-        BatchNorm statistics change, and no random numbers are drawn.
+        BatchNorm statistics change, and no random numbers are drawn. The labels of the
+        later batches are checked as they come, or all at once here when the loader holds
+        them as a tensor (``train_loader.labels``, e.g. a DeviceLoader: no sync per step).
         """
         if not x.is_floating_point():
             raise TypeError(
@@ -193,6 +228,11 @@ class Trainer:
         finally:
             self.model.train(was_training)
         check_outputs(logits, x, y, "the first training batch")
+        self.num_classes = logits.shape[1]
+        labels = getattr(train_loader, "labels", None)
+        if isinstance(labels, torch.Tensor) and labels.dim() == 1:
+            check_labels(labels, self.num_classes, "the training loader's labels")
+            self.labels_checked = True
         self.first_batch_checked = True
 
     def end_epoch(self, epoch: int, val_loader: Iterable | None) -> dict[str, Any]:
@@ -242,11 +282,18 @@ class Trainer:
     # ---- checkpoints
 
     def use_checkpoint_dir(self, folder: Path) -> None:
-        """Save checkpoints in ``folder``, resuming from the one there if any."""
+        """Save checkpoints in ``folder``, resuming from the one there if any.
+
+        Rank 0 locks the folder for the run (call :meth:`release` at the end) and removes
+        the temporary files of a save that a kill interrupted.
+        """
         if folder.exists() and not folder.is_dir():
             raise NotADirectoryError(f"checkpoint_dir {str(folder)!r} is not a directory")
         if self.is_main:
-            folder.mkdir(parents=True, exist_ok=True)
+            ckpt_io.prepare_dir(folder)
+            self.lock = ckpt_io.DirLock(folder).acquire()
+            for tmp in ckpt_io.remove_stale_temporaries(folder):
+                print(f"removed {tmp}: a checkpoint being written when a run was killed")
         self.checkpoint_path = folder / ckpt_io.CHECKPOINT_NAME
         if not self.checkpoint_path.exists():
             return
@@ -268,6 +315,12 @@ class Trainer:
         distributed.printer(self.is_main)(
             f"resuming from {self.checkpoint_path} (epoch {self.state.epoch}{where})"
         )
+
+    def release(self) -> None:
+        """Let go of the checkpoint folder's lock (if this run holds it)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def save(self, rng_epoch_start: dict[str, Any] | None) -> None:
         """Write the checkpoint (rank 0, when there is a checkpoint_dir)."""

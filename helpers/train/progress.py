@@ -13,13 +13,24 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["SYNC_EVERY", "Meter", "NonFiniteLossError", "RunState", "epoch_bar"]
+__all__ = [
+    "SYNC_EVERY",
+    "Meter",
+    "NonFiniteInputError",
+    "NonFiniteLossError",
+    "RunState",
+    "epoch_bar",
+]
 
 SYNC_EVERY = 10
 
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite (the message names the epoch and step)."""
+
+
+class NonFiniteInputError(NonFiniteLossError, ValueError):
+    """The loss became NaN or infinite because a training batch held NaN or inf inputs."""
 
 
 def epoch_bar(enabled: bool, epoch: int, epochs: int, steps: int, done: int) -> tqdm:
@@ -65,11 +76,18 @@ class Meter:
         self.losses: list[torch.Tensor] = []
         self.correct: list[torch.Tensor] = []
         self.sizes: list[int] = []
+        self.bad_inputs: list[torch.Tensor] = []
 
-    def add(self, loss: torch.Tensor, correct: torch.Tensor, size: int) -> None:
+    def add(
+        self, loss: torch.Tensor, correct: torch.Tensor, size: int, x: torch.Tensor | None = None
+    ) -> None:
+        """One step's loss and hit count; ``x``, its inputs, is checked for NaN/inf with the
+        loss (on the device, no sync), so that a broken batch is not blamed on the lr."""
         self.losses.append(loss)
         self.correct.append(correct)
         self.sizes.append(size)
+        if x is not None:
+            self.bad_inputs.append(~torch.isfinite(x).all())
 
     def flush(self, state: RunState, bar: tqdm) -> None:
         """Read the pending values back, stop on NaN/inf, fold them into the running sums."""
@@ -79,6 +97,17 @@ class Meter:
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
             i = int(bad[0])
+            if self.bad_inputs:
+                broken = torch.stack(self.bad_inputs[: i + 1]).cpu().nonzero()
+                if len(broken):
+                    j = int(broken[0])
+                    raise NonFiniteInputError(
+                        f"the training batch at epoch {self.epoch + 1}/{self.epochs}, step "
+                        f"{self.done + j + 1}/{self.steps} holds NaN or infinite inputs, so "
+                        f"the loss became {float(losses[i])}: the data is broken, not the "
+                        "learning rate. Check the images and their normalisation (a std of "
+                        "0, a division by 0, float images with NaN pixels)."
+                    )
             raise NonFiniteLossError(
                 f"the training loss became {float(losses[i])} at epoch {self.epoch + 1}/"
                 f"{self.epochs}, step {self.done + i + 1}/{self.steps}: training diverged. Try "
@@ -94,6 +123,7 @@ class Meter:
         self.losses.clear()
         self.correct.clear()
         self.sizes.clear()
+        self.bad_inputs.clear()
         if not bar.disable:
             bar.set_postfix(
                 loss=f"{state.loss_sum / state.count:.4f}",
