@@ -81,6 +81,14 @@ def quick_mode() -> bool:
     return mode() == "quick"
 
 
+def toy_size() -> bool:
+    """Whether ``COURSE_SIZE=toy`` shrinks laptop or full mode to quick mode's sizes (CI)."""
+    raw = os.environ.get(SIZE_ENV, "").strip()
+    if raw not in ("", "toy"):
+        raise ValueError(f"{SIZE_ENV} must be 'toy' or unset, got {raw!r}")
+    return raw == "toy"
+
+
 def by_mode(*, quick: Any, laptop: Any, full: Any) -> Any:
     """The value for the current mode: ``by_mode(quick=2, laptop=15, full=160)``.
 
@@ -90,12 +98,7 @@ def by_mode(*, quick: Any, laptop: Any, full: Any) -> Any:
     tests keep laptop mode from rotting.
     """
     chosen = mode()
-    raw = os.environ.get(SIZE_ENV, "").strip()
-    if raw not in ("", "toy"):
-        raise ValueError(f"{SIZE_ENV} must be 'toy' or unset, got {raw!r}")
-    if raw == "toy":
-        return quick
-    return {"quick": quick, "laptop": laptop, "full": full}[chosen]
+    return quick if toy_size() else {"quick": quick, "laptop": laptop, "full": full}[chosen]
 
 
 def offline() -> bool:

@@ -206,7 +206,7 @@ def _cifar_splits(
     full_train, test, classes, origin = _cifar_sets(cls, label, root_path, download)
     test_note = "official test split"
     if test is None:  # an ImageFolder copy without test/: held-out training images stand in
-        n_test = 5000 if test_size is None else test_size
+        n_test = resolve_size(0.1 if test_size is None else test_size, len(full_train), "test_size")
         rest, held = stratified_split(full_train.labels, n_test, seed)
         full_train, test = full_train.subset(rest), full_train.subset(held)
         test_note = f"NO official test split: {len(test):,} held-out training images stand in"
