@@ -133,3 +133,5 @@ def test_describe_difference_prints_effect_spread_and_count() -> None:
     assert "deep trains worse than shallow in 2 of 2 seed(s)" in text
     assert "trains at least as well as it in 0 of 2" in text
     assert "trains worse" not in describe_difference(_final(), "deep", "shallow")
+    one_seed = describe_difference(_final()[_final()["seed"] == 0], "deep", "shallow")
+    assert "deep n/a (one run), shallow n/a (one run)" in one_seed

@@ -119,10 +119,10 @@ def describe_difference(
     """Sentences, printed from the numbers, comparing ``model`` with ``reference`` (in %).
 
     Gives both values for every seed, the difference per seed and its mean (the effect) and
-    each model's seed-to-seed range (the spread), so that a reader can judge the effect
-    against the noise. ``verdict=(higher, not_higher)``, e.g. ``("trains worse than",
-    "trains at least as well as")``, adds a line counting the seeds in which ``model``'s
-    value is higher than ``reference``'s, and in which it is not.
+    each model's seed-to-seed range (the spread; "n/a" with one run), so that a reader can
+    judge the effect against the noise. ``verdict=(higher, not_higher)``, e.g.
+    ``("trains worse than", "trains at least as well as")``, adds a line counting the seeds in
+    which ``model``'s value is higher than ``reference``'s, and in which it is not.
     """
     pairs = paired_difference(final, model, reference, column)
     per_seed = ", ".join(
@@ -130,12 +130,12 @@ def describe_difference(
     )
     diffs = ", ".join(f"{d:+.1f}" for d in pairs["difference"])
     runs = final.groupby("model")[column]
-    spread = runs.max() - runs.min()
+    spread = (runs.max() - runs.min()).map("{:.1f}".format).where(runs.size() > 1, "n/a (one run)")
     lines = [
         f"{what}, {model} vs {reference}: {per_seed}",
         f"  effect ({model} minus {reference}): {pairs['difference'].mean():+.1f} points "
-        f"(per seed {diffs}); spread between seeds: {model} {spread[model]:.1f}, "
-        f"{reference} {spread[reference]:.1f} points",
+        f"(per seed {diffs}); spread between seeds: {model} {spread[model]}, "
+        f"{reference} {spread[reference]} points",
     ]
     if verdict is not None:
         n, higher = len(pairs), int((pairs["difference"] > 0).sum())
