@@ -7,7 +7,8 @@ reuse) under ``results/<mode>/`` in the repository, or under ``$COURSE_RESULTS``
     results.save_model("resnet20_cifar10", model, {"recipe": ...})      # .pt (< 2 MB) + .json
     results.load_model("resnet20_cifar10", models.resnet20(num_classes=10))  # weights_only
 
-Quick mode writes nothing: its numbers are smoke tests, never results.
+Quick mode writes nothing, nor does laptop mode at toy size (``COURSE_SIZE=toy``): their
+numbers are smoke tests, never results. Notebooks ask :func:`recording` first.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch import nn
 
 from helpers import settings
 
-__all__ = ["load_model", "read_record", "results_dir", "save_model", "write_record"]
+__all__ = ["load_model", "read_record", "recording", "results_dir", "save_model", "write_record"]
 
 RESULTS_ENV = "COURSE_RESULTS"
 MAX_CHECKPOINT_BYTES = 2_000_000  # checkpoints in git stay small (the repository's rule)
@@ -37,6 +38,11 @@ def results_dir(mode: str | None = None) -> Path:
     base = os.environ.get(RESULTS_ENV)
     root = Path(base).expanduser() if base else settings._REPO_ROOT / "results"
     return root / mode
+
+
+def recording() -> bool:
+    """Whether this run's numbers are results worth writing: not quick mode, not toy size."""
+    return settings.mode() != "quick" and not settings.toy_size()
 
 
 def _machine() -> dict[str, Any]:
@@ -53,11 +59,11 @@ def _machine() -> dict[str, Any]:
 def write_record(name: str, record: dict[str, Any], mode: str | None = None) -> Path:
     """Write ``record`` as ``results/<mode>/<name>.json`` with the mode, machine and date added.
 
-    Refused in quick mode (smoke tests are not results). Written atomically.
+    Refused in quick mode and at toy size (smoke tests are not results). Written atomically.
     """
     mode = settings.mode() if mode is None else mode
-    if mode == "quick":
-        raise ValueError("quick mode writes no results: its numbers are smoke tests")
+    if mode == "quick" or settings.toy_size():
+        raise ValueError("quick mode and toy sizes write no results: their numbers are smoke tests")
     path = results_dir(mode) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     full = {

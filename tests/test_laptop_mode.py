@@ -21,18 +21,19 @@ from PIL import Image
 from helpers.data import CIFAR10_CLASSES
 
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ["00_setup.ipynb", "03_resnet50.ipynb"]
+NOTEBOOKS = ["00_setup.ipynb", "01_residual_blocks.ipynb", "02_resnet34.ipynb", "03_resnet50.ipynb"]
 
 
 @pytest.fixture(scope="module")
 def toy_cifar10(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data root holding ``cifar10/train/<class>/`` with 12 random 32x32 PNGs per class."""
+    """A data root holding ``cifar10/train/<class>/`` with 200 random 32x32 PNGs per class
+    (enough for every notebook's quick-mode split sizes)."""
     root = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     for name in CIFAR10_CLASSES:
         folder = root / "cifar10" / "train" / name
         folder.mkdir(parents=True)
-        for i in range(12):
+        for i in range(200):
             pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(folder / f"{i:03d}.png")
     return root
