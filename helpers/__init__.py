@@ -3,7 +3,8 @@
 The layout, bottom to top (each layer imports only the ones below it; tests/test_layout.py
 checks it):
 
-    validate, eval_mode, images, threads, settings, timing   the ground floor
+    validate, eval_mode, images, threads, settings, timing,  the ground floor
+    results
     models, data                                             what is trained, on what
     train                                                    fit, evaluate, the CLI
     inspection, measurement, plots, cam, transfer            reading out, timing, drawing
@@ -32,6 +33,7 @@ _SUBMODULES = (
     "measurement",
     "models",
     "plots",
+    "results",
     "settings",
     "threads",
     "timing",

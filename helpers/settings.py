@@ -1,7 +1,17 @@
-"""The course's settings, shared by every notebook: quick/full mode, device, seeding, data root.
+"""The course's settings, shared by every notebook: the mode, device, seeding, data root.
 
-``COURSE_QUICK=1`` forces quick mode, ``COURSE_QUICK=0`` full mode; unset, a machine with
-CUDA runs full mode and anything else runs quick mode. ``COURSE_DATA`` moves the data root.
+Three modes, one code path (each notebook keeps one cell of mode-dependent sizes,
+:func:`by_mode`):
+
+- ``quick``: tiny data and a few steps, about a minute a notebook on a CPU; the CI smoke test,
+  whose numbers are never results;
+- ``laptop``: the notebook's real experiment on CIFAR-10 at 32x32 with small networks, at most
+  ten minutes a notebook on two CPU cores, a few minutes on a GPU;
+- ``full``: the paper-scale experiment, GPU hours; only when asked for.
+
+``COURSE_MODE=quick|laptop|full`` chooses; ``COURSE_QUICK=1`` / ``0`` still means quick / full.
+Unset, a machine with CUDA runs laptop mode (full takes hours) and any other runs quick mode.
+``COURSE_DATA`` moves the data root.
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ import os
 import platform
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +28,10 @@ import torchvision
 
 from helpers.threads import ensure_threads, thread_choice
 
+MODE_ENV = "COURSE_MODE"
 QUICK_ENV = "COURSE_QUICK"
+MODES = ("quick", "laptop", "full")
+SIZE_ENV = "COURSE_SIZE"  # "toy": laptop/full mode's code path at quick mode's sizes (CI)
 DATA_ENV = "COURSE_DATA"
 DEVICE_ENV = "COURSE_DEVICE"
 OFFLINE_ENV = "COURSE_OFFLINE"
@@ -25,21 +39,66 @@ OFFLINE_ENV = "COURSE_OFFLINE"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def quick_mode() -> bool:
-    """Whether notebooks should run their quick (smoke-test sized) variant.
+def mode_and_reason() -> tuple[str, str]:
+    """The course's mode (``"quick"``, ``"laptop"`` or ``"full"``) and why it was chosen.
 
-    Reads ``COURSE_QUICK``: ``"1"`` forces quick, ``"0"`` forces full; unset means quick
-    on a machine without CUDA and full with it. Any other value is an error, not a guess.
+    ``COURSE_MODE`` wins; else ``COURSE_QUICK`` (``"1"`` quick, ``"0"`` full); else laptop
+    mode with CUDA and quick mode without. An unknown value, or the two variables
+    contradicting each other, is an error that lists the valid values, not a guess.
     """
-    raw = os.environ.get(QUICK_ENV)
-    if raw is None or raw.strip() == "":
-        return not torch.cuda.is_available()
-    value = raw.strip()
-    if value == "1":
-        return True
-    if value == "0":
-        return False
-    raise ValueError(f"{QUICK_ENV} must be '1' (quick mode) or '0' (full mode), got {raw!r}")
+    raw_mode = os.environ.get(MODE_ENV, "").strip()
+    raw_quick = os.environ.get(QUICK_ENV, "").strip()
+    quick_value = {"1": "quick", "0": "full"}.get(raw_quick)
+    if raw_quick and quick_value is None:
+        raise ValueError(
+            f"{QUICK_ENV} must be '1' (quick mode) or '0' (full mode), got {raw_quick!r}; "
+            f"or use {MODE_ENV}={'|'.join(MODES)}"
+        )
+    if raw_mode:
+        chosen = raw_mode.lower()
+        if chosen not in MODES:
+            raise ValueError(f"{MODE_ENV} must be one of {', '.join(MODES)}, got {raw_mode!r}")
+        if quick_value is not None and quick_value != chosen:
+            raise ValueError(
+                f"{MODE_ENV}={raw_mode} and {QUICK_ENV}={raw_quick} ({quick_value} mode) "
+                f"contradict each other: unset one of them"
+            )
+        return chosen, f"{MODE_ENV}={raw_mode}"
+    if quick_value is not None:
+        return quick_value, f"{QUICK_ENV}={raw_quick}"
+    if torch.cuda.is_available():
+        return "laptop", "the default with CUDA (full mode takes hours)"
+    return "quick", "the default without CUDA"
+
+
+def mode() -> str:
+    """The course's mode: ``"quick"``, ``"laptop"`` or ``"full"`` (:func:`mode_and_reason`)."""
+    return mode_and_reason()[0]
+
+
+def quick_mode() -> bool:
+    """Whether notebooks run their quick (smoke-test sized) variant: ``mode() == "quick"``."""
+    return mode() == "quick"
+
+
+def toy_size() -> bool:
+    """Whether ``COURSE_SIZE=toy`` shrinks laptop or full mode to quick mode's sizes (CI)."""
+    raw = os.environ.get(SIZE_ENV, "").strip()
+    if raw not in ("", "toy"):
+        raise ValueError(f"{SIZE_ENV} must be 'toy' or unset, got {raw!r}")
+    return raw == "toy"
+
+
+def by_mode(*, quick: Any, laptop: Any, full: Any) -> Any:
+    """The value for the current mode: ``by_mode(quick=2, laptop=15, full=160)``.
+
+    The one place a notebook's sizes depend on the mode, so that every mode runs the same
+    code at another size. With ``COURSE_SIZE=toy`` laptop and full mode take quick mode's
+    sizes: their own code path (real data, their models) at smoke-test size, which is how the
+    tests keep laptop mode from rotting.
+    """
+    chosen = mode()
+    return quick if toy_size() else {"quick": quick, "laptop": laptop, "full": full}[chosen]
 
 
 def offline() -> bool:
@@ -127,12 +186,20 @@ def describe_device(dev: torch.device | None = None) -> str:
     return str(dev)
 
 
+_MODE_MEANING = {
+    "quick": "smoke test on tiny data: numbers are not results",
+    "laptop": "real data, small networks: minutes on a CPU",
+    "full": "the paper-scale experiment: GPU hours",
+}
+
+
 def banner(data_source: str | None = None) -> str:
     """The block every notebook prints first: mode, device, versions and data source."""
-    quick = quick_mode()
-    mode = "QUICK (smoke test: numbers are not results)" if quick else "FULL (the real experiment)"
+    chosen, reason = mode_and_reason()
     lines = [
-        f"mode        : {mode}",
+        f"mode        : {chosen} ({_MODE_MEANING[chosen]})",
+        f"              chosen by {reason}; switch with {MODE_ENV}={'|'.join(MODES)}"
+        + (f"; {SIZE_ENV}=toy: quick mode's sizes" if os.environ.get(SIZE_ENV) else ""),
         f"device      : {describe_device()}",
         f"threads     : {torch.get_num_threads()} ({thread_choice()})",
         f"python      : {platform.python_version()}",

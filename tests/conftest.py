@@ -8,9 +8,10 @@ import matplotlib
 import pytest
 import torch
 
-# Tests run the course in quick mode unless the caller chose (COURSE_QUICK=0 on a GPU runs the
-# notebooks' full experiments). Notebook kernels inherit this environment.
-os.environ.setdefault("COURSE_QUICK", "1")
+# Tests run the course in quick mode unless the caller chose (COURSE_MODE=laptop runs the
+# notebooks' laptop experiments). Notebook kernels inherit this environment.
+if not os.environ.get("COURSE_MODE") and not os.environ.get("COURSE_QUICK"):
+    os.environ["COURSE_MODE"] = "quick"
 # No network at test time: datasets that are not on disk are not downloaded (quick mode then
 # falls back to an offline set, as it would on an offline laptop).
 os.environ.setdefault("COURSE_OFFLINE", "1")

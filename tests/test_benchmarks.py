@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -285,3 +286,16 @@ def test_the_tests_collect_without_grad_cam_nbval_or_nbformat():
     )
     assert out.returncode == 0, out.stdout[-3000:]
     assert "error" not in out.stdout.splitlines()[-1]
+
+
+def test_an_avx2_limit_means_no_native_bf16():
+    """The AVX2 imitation (ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2) turns native bf16
+    off, as a CPU without AVX512-BF16 has none, so amp='auto' and the notebooks keep fp32."""
+    code = (
+        "from helpers.train.precision import bf16_hardware; h = bf16_hardware(); "
+        "print(h['native_cpu'], h['aten_capability'], h['onednn_max_isa'])"
+    )
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "AVX2", "AVX2"]

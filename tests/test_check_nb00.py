@@ -67,3 +67,13 @@ def test_most_confused(confused_model) -> None:
     assert wrong.status == FAIL
     assert nb00.most_confused((3, 3), model=model, loader=loader).status == FAIL
     assert nb00.most_confused("3 and 8", model=model, loader=loader).status == FAIL
+
+
+def test_invalid_course_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    monkeypatch.setenv("COURSE_MODE", "fast")
+    with pytest.raises(ValueError) as info:
+        settings.mode()
+    result = nb00.invalid_mode(info.value)
+    assert result.status == PASS and "COURSE_MODE" in result.message
+    assert nb00.invalid_mode(KeyError("COURSE_MODE")).status == FAIL

@@ -136,6 +136,15 @@ def test_zero_init_zero_gradients() -> None:
     assert nb01.zero_init_zero_gradients(55).status == FAIL  # the stem's conv does get one
 
 
+def _train_steps(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int) -> None:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+
+
 def test_trained_gradient_norms() -> None:
     from helpers.inspection import gradient_norms
     from helpers.models import resnet20
@@ -143,13 +152,35 @@ def test_trained_gradient_norms() -> None:
     torch.manual_seed(0)
     model, other = resnet20(), resnet20()
     images, labels = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    _train_steps(model, images, labels, nb01.MIN_TRAINING_STEPS)
     right = gradient_norms(model, images, labels)
     kwargs = dict(model=model, images=images, labels=labels)
     assert nb01.trained_gradient_norms(right, **kwargs).status == PASS
+    _train_steps(other, images, labels, nb01.MIN_TRAINING_STEPS)
     assert (
         nb01.trained_gradient_norms(gradient_norms(other, images, labels), **kwargs).status == FAIL
     )
     assert nb01.trained_gradient_norms([1.0, 2.0], **kwargs).status == FAIL
+
+
+def test_trained_gradient_norms_refuses_an_untrained_net() -> None:
+    from helpers.inspection import gradient_norms
+    from helpers.models import plain20
+
+    torch.manual_seed(0)
+    model = plain20()
+    images, labels = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    assert nb01.training_steps(model) == 0
+    norms = gradient_norms(model, images, labels)  # right norms, but of a fresh net
+    result = nb01.trained_gradient_norms(norms, model=model, images=images, labels=labels)
+    assert result.status == FAIL
+    assert "untrained" in result.message
+    _train_steps(model, images, labels, nb01.MIN_TRAINING_STEPS)
+    assert nb01.training_steps(model) >= nb01.MIN_TRAINING_STEPS
+    norms = gradient_norms(model, images, labels)
+    assert (
+        nb01.trained_gradient_norms(norms, model=model, images=images, labels=labels).status == PASS
+    )
 
 
 def test_warmup_iterations() -> None:

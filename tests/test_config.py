@@ -11,25 +11,64 @@ import torch
 from helpers import settings
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("0", False), (" 1 ", True)])
-def test_course_quick_forces_the_mode(monkeypatch, raw, expected):
-    monkeypatch.setenv("COURSE_QUICK", raw)
-    assert settings.quick_mode() is expected
-
-
-def test_unset_course_quick_follows_cuda(monkeypatch):
+@pytest.fixture
+def no_mode_variables(monkeypatch):
+    monkeypatch.delenv("COURSE_MODE", raising=False)
     monkeypatch.delenv("COURSE_QUICK", raising=False)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", "quick"), ("0", "full"), (" 1 ", "quick")])
+def test_course_quick_still_means_quick_or_full(monkeypatch, no_mode_variables, raw, expected):
+    monkeypatch.setenv("COURSE_QUICK", raw)
+    assert settings.mode() == expected
+    assert settings.quick_mode() is (expected == "quick")
+
+
+@pytest.mark.parametrize("raw", ["quick", "laptop", "full", " Laptop "])
+def test_course_mode_chooses_each_mode(monkeypatch, no_mode_variables, raw):
+    monkeypatch.setenv("COURSE_MODE", raw)
+    assert settings.mode() == raw.strip().lower()
+    assert settings.mode_and_reason()[1] == f"COURSE_MODE={raw.strip()}"
+    assert (
+        settings.by_mode(quick=1, laptop=2, full=3)
+        == {"quick": 1, "laptop": 2, "full": 3}[raw.strip().lower()]
+    )
+
+
+def test_unset_mode_is_laptop_with_cuda_and_quick_without(monkeypatch, no_mode_variables):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert settings.quick_mode() is True
+    assert settings.mode_and_reason() == ("quick", "the default without CUDA")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert settings.quick_mode() is False
+    mode, reason = settings.mode_and_reason()
+    assert mode == "laptop" and "full mode takes hours" in reason
 
 
 @pytest.mark.parametrize("raw", ["yes", "true", "2", "quick"])
-def test_invalid_course_quick_is_a_clear_error(monkeypatch, raw):
+def test_invalid_course_quick_is_a_clear_error(monkeypatch, no_mode_variables, raw):
     monkeypatch.setenv("COURSE_QUICK", raw)
     with pytest.raises(ValueError, match=f"COURSE_QUICK must be '1'.*got '{raw}'"):
         settings.quick_mode()
+
+
+@pytest.mark.parametrize("raw", ["fast", "1", "laptop-mode"])
+def test_unknown_course_mode_lists_the_valid_ones(monkeypatch, no_mode_variables, raw):
+    monkeypatch.setenv("COURSE_MODE", raw)
+    with pytest.raises(
+        ValueError, match=f"COURSE_MODE must be one of quick, laptop, full, got '{raw}'"
+    ):
+        settings.mode()
+
+
+def test_contradicting_mode_variables_are_an_error(monkeypatch, no_mode_variables):
+    monkeypatch.setenv("COURSE_MODE", "laptop")
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    with pytest.raises(ValueError, match="contradict each other"):
+        settings.mode()
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    with pytest.raises(ValueError, match="contradict each other"):
+        settings.mode()
+    monkeypatch.setenv("COURSE_MODE", "full")
+    assert settings.mode() == "full"  # agreeing variables are fine
 
 
 def test_device_defaults_to_cpu_without_cuda(monkeypatch):
@@ -77,16 +116,20 @@ def test_data_root_override(monkeypatch, tmp_path):
     assert settings.data_root().name == "data"
 
 
-def test_banner_names_mode_device_versions_and_data(monkeypatch):
-    monkeypatch.setenv("COURSE_QUICK", "1")
+def test_banner_names_mode_why_how_to_switch_device_versions_and_data(
+    monkeypatch, no_mode_variables
+):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     text = settings.banner("shapes (offline)")
-    assert "QUICK" in text and "not results" in text
+    assert "mode        : quick (smoke test on tiny data: numbers are not results)" in text
+    assert "chosen by the default without CUDA; switch with COURSE_MODE=quick|laptop|full" in text
     assert "cpu" in text
     assert torch.__version__ in text
     assert "data source : shapes (offline)" in text
-    monkeypatch.setenv("COURSE_QUICK", "0")
-    assert "FULL" in settings.banner()
+    monkeypatch.setenv("COURSE_MODE", "laptop")
+    assert "mode        : laptop (real data, small networks" in settings.banner()
+    monkeypatch.setenv("COURSE_MODE", "full")
+    assert "chosen by COURSE_MODE=full" in settings.banner()
 
 
 def test_offline_switch(monkeypatch):

@@ -720,3 +720,49 @@ def test_random_crop_flip_equals_crop_then_flip_image_by_image(pad, shape):
         crop = padded[i, :, offset_y[i] : offset_y[i] + h, offset_x[i] : offset_x[i] + w]
         assert torch.equal(out[i], crop.flip(-1) if flipped[i] else crop)
     assert (flipped.any() and not flipped.all()) or shape[0] < 5  # both kinds were tested
+
+
+# ---- CIFAR-10 as an ImageFolder tree a user copied into the data root
+
+
+def write_cifar10_tree(folder: Path, per_class: int, classes=hd.CIFAR10_CLASSES) -> None:
+    """``per_class`` random 32x32 JPEGs per class in ``folder/<class>/``, as the course's copy."""
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / name / f"{i:04d}.jpg")
+
+
+def test_cifar10_image_folder_without_test_split_holds_out_a_stand_in(tmp_path):
+    write_cifar10_tree(tmp_path / "cifar10" / "train", per_class=6)
+    splits = hd.load("cifar10", root=tmp_path, download=False, val_size=10, test_size=20)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (30, 10, 20)
+    assert splits.classes == list(hd.CIFAR10_CLASSES) and splits.num_classes == 10
+    assert splits.train.images.shape[1:] == (3, 32, 32) and splits.train.images.dtype == torch.uint8
+    assert torch.bincount(splits.test.labels, minlength=10).tolist() == [2] * 10  # stratified
+    assert "image folder" in splits.source and "NO official test split" in splits.source
+    assert "held-out training images stand in" in splits.source
+
+
+def test_cifar10_image_folder_with_test_split_uses_it(tmp_path):
+    write_cifar10_tree(tmp_path / "cifar10" / "train", per_class=4)
+    write_cifar10_tree(tmp_path / "cifar10" / "test", per_class=2)
+    splits = hd.load("cifar10", root=tmp_path, download=False, val_size=10)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (30, 10, 20)
+    assert "official test split" in splits.source and "NO official" not in splits.source
+
+
+def test_cifar10_image_folder_with_other_classes_is_refused(tmp_path):
+    write_cifar10_tree(tmp_path / "cifar10" / "train", per_class=1, classes=("cat", "dog"))
+    with pytest.raises(ValueError, match="not CIFAR-10's"):
+        hd.load("cifar10", root=tmp_path, download=False)
+
+
+def test_cifar10_nowhere_names_both_ways_to_provide_it(tmp_path):
+    with pytest.raises(hd.DatasetUnavailableError) as info:
+        hd.load("cifar10", root=tmp_path, download=False)
+    message = str(info.value)
+    assert "cifar-10-python.tar.gz" in message  # torchvision's archive
+    assert str(tmp_path / "cifar10" / "train") in message  # or an ImageFolder copy

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.train import run_experiment, summarize
+from helpers.train import describe_difference, paired_difference, run_experiment, summarize
 
 
 def tiny_net(hidden: int = 4) -> nn.Module:
@@ -103,3 +103,35 @@ def test_bad_arguments_are_named(loader, kwargs, error, match) -> None:
     factories = args.pop("factories")
     with pytest.raises(error, match=match):
         run_experiment(factories, loader, device="cpu", **args)
+
+
+def _final() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model": ["deep", "deep", "shallow", "shallow"],
+            "seed": [0, 1, 0, 1],
+            "train_err": [30.0, 34.0, 20.0, 21.0],
+        }
+    )
+
+
+def test_paired_difference_pairs_by_seed() -> None:
+    pairs = paired_difference(_final().iloc[::-1], "deep", "shallow")
+    assert pairs["seed"].tolist() == [0, 1]
+    assert pairs["difference"].tolist() == [10.0, 13.0]
+    with pytest.raises(ValueError, match="no runs"):
+        paired_difference(_final(), "deep", "missing")
+
+
+def test_describe_difference_prints_effect_spread_and_count() -> None:
+    text = describe_difference(
+        _final(), "deep", "shallow", verdict=("trains worse than", "trains at least as well as")
+    )
+    assert "seed 0: 30.0 vs 20.0 %" in text and "seed 1: 34.0 vs 21.0 %" in text
+    assert "+11.5 points (per seed +10.0, +13.0)" in text
+    assert "deep 4.0, shallow 1.0 points" in text
+    assert "deep trains worse than shallow in 2 of 2 seed(s)" in text
+    assert "trains at least as well as it in 0 of 2" in text
+    assert "trains worse" not in describe_difference(_final(), "deep", "shallow")
+    one_seed = describe_difference(_final()[_final()["seed"] == 0], "deep", "shallow")
+    assert "deep n/a (one run), shallow n/a (one run)" in one_seed

@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "threads": 0,
     "settings": 0,
     "timing": 0,
+    "results": 0,
     "models": 1,
     "data": 1,
     "train": 2,

@@ -7,6 +7,7 @@ kill -9 and torchrun tests are in tests/test_train_cli.py.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import pickle
@@ -697,3 +698,53 @@ def test_fp16_amp_with_grad_scaler_on_cuda(tmp_path):
     )
     assert all(math.isfinite(r["train_loss"]) for r in history)
     assert train.load_checkpoint(tmp_path / train.CHECKPOINT_NAME)["scaler"]["scale"] > 0
+
+
+# ---- amp="auto": chosen by the hardware and a measurement, kept on resume
+
+
+def test_amp_auto_trains_in_the_measured_precision(monkeypatch, capsys):
+    fit_module = importlib.import_module("helpers.train.fit")  # the module, not the function
+    from helpers.train.precision import PrecisionChoice
+
+    seen = {}
+
+    def fake_choice(model, input_size, device):
+        seen["input_size"] = input_size
+        return PrecisionChoice("bf16", True, reason="measured faster (test)")
+
+    monkeypatch.setattr(fit_module, "choose_precision", fake_choice)
+    train_loader, val_loader = loaders()
+    model = make_model()
+    fit(model, train_loader, val_loader, **{**FIT, "epochs": 1}, amp="auto")
+    assert seen["input_size"] == (2, 4, 4)  # from the first batch of a DataLoader
+    assert "amp='auto': training in bf16+channels_last (measured faster (test))" in (
+        capsys.readouterr().out
+    )
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_amp_auto_resumes_with_the_checkpoints_precision(monkeypatch, tmp_path, capsys):
+    fit_module = importlib.import_module("helpers.train.fit")  # the module, not the function
+    from helpers.train.precision import PrecisionChoice
+
+    monkeypatch.setattr(
+        fit_module, "choose_precision", lambda *a: PrecisionChoice(None, False, reason="fp32")
+    )
+    train_loader, val_loader = loaders()
+    run = {**FIT, "epochs": 1, "checkpoint_dir": tmp_path, "amp": "auto"}
+    fit(make_model(), train_loader, val_loader, **run)
+
+    def must_not_measure(*args):
+        raise AssertionError("a resumed run must keep its checkpoint's precision")
+
+    monkeypatch.setattr(fit_module, "choose_precision", must_not_measure)
+    fit(make_model(), train_loader, val_loader, **run)  # the finished run, resumed
+    assert f"amp='auto': training in fp32 (as in {tmp_path}" in capsys.readouterr().out
+
+
+def test_amp_auto_is_resolved_by_fit_only():
+    from helpers.train.precision import check_amp
+
+    with pytest.raises(ValueError, match="amp='auto' is resolved by fit"):
+        check_amp("auto", torch.device("cpu"))

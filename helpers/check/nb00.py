@@ -42,9 +42,10 @@ def normalize(
     return f"matches torchvision.transforms.v2.functional.normalize (max diff {diff:.1e})"
 
 
-@exercise("What an invalid COURSE_QUICK does")
+@exercise("What an invalid COURSE_MODE does")
 def invalid_mode(raised: BaseException) -> str:
-    """The exception the learner caught from ``config.quick_mode()`` with ``COURSE_QUICK=2``."""
+    """The exception the learner caught from ``settings.mode()`` with ``COURSE_MODE=fast``
+    (or the older ``COURSE_QUICK=2``)."""
     expect(
         isinstance(raised, BaseException),
         f"pass the exception you caught (`except Exception as err: raised = err`), got "
@@ -52,14 +53,16 @@ def invalid_mode(raised: BaseException) -> str:
     )
     expect(
         isinstance(raised, ValueError),
-        f"{type(raised).__name__} is not what quick_mode() raises for COURSE_QUICK=2; did you "
-        "set the variable before calling it?",
+        f"{type(raised).__name__} is not what settings.mode() raises for an unknown mode; did "
+        "you set the variable before calling it?",
     )
-    expect("COURSE_QUICK" in str(raised), "that ValueError does not come from quick_mode()")
-    return "a ValueError that names COURSE_QUICK: a typo stops you instead of silently training"
+    names = ("COURSE_MODE" in str(raised), "COURSE_QUICK" in str(raised))
+    expect(any(names), "that ValueError does not come from settings.mode()")
+    variable = "COURSE_MODE" if names[0] else "COURSE_QUICK"
+    return f"a ValueError that names {variable}: a typo stops you instead of silently training"
 
 
-@exercise("The digits the model confuses most")
+@exercise("The classes the model confuses most")
 def most_confused(pair: tuple[int, int], *, model: torch.nn.Module, loader: object) -> str:
     """The learner's ``(true, predicted)`` pair: the largest off-diagonal confusion count.
 
@@ -68,22 +71,22 @@ def most_confused(pair: tuple[int, int], *, model: torch.nn.Module, loader: obje
     """
     expect(
         isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(i, int) for i in pair),
-        f"answer with a pair of ints (true digit, predicted digit), got {pair!r}",
+        f"answer with a pair of ints (true class, predicted class), got {pair!r}",
     )
     num_classes = model.fc.out_features
     matrix = torch.as_tensor(confusion_matrix(model, loader, num_classes)).clone()
     matrix.fill_diagonal_(0)  # correct predictions are not confusions
     true, predicted = pair
-    expect(true != predicted, "a digit predicted as itself is a correct answer, not a confusion")
+    expect(true != predicted, "a class predicted as itself is a correct answer, not a confusion")
     expect(
         0 <= true < num_classes and 0 <= predicted < num_classes,
-        f"digits are 0 to {num_classes - 1}, got {pair}",
+        f"class indices are 0 to {num_classes - 1}, got {pair}",
     )
     largest = int(matrix.max())
     count = int(matrix[true, predicted])
     expect(
         count == largest,
         f"{true} predicted as {predicted} happens {count} times; another pair happens "
-        f"{largest} times (rows are the true digits, columns the predictions)",
+        f"{largest} times (rows are the true classes, columns the predictions)",
     )
     return f"{true} is mistaken for {predicted} {count} times, more than any other pair"

@@ -194,20 +194,48 @@ def zero_init_zero_gradients(answer: int) -> str:
     )
 
 
+MIN_TRAINING_STEPS = 10  # fewer batches seen in training mode than this: not a trained net
+
+
+def training_steps(model: nn.Module) -> int:
+    """How many batches ``model`` has seen in training mode, read from its batch norms.
+
+    Every forward pass in training mode adds one to each BN's ``num_batches_tracked``; a net
+    without batch norm gives 0. A fresh net has 0; ``inspection.gradient_norms`` adds 1.
+    """
+    counts = [
+        int(m.num_batches_tracked)
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.num_batches_tracked is not None
+    ]
+    return max(counts, default=0)
+
+
 @exercise("Gradient norms of a trained network")
 def trained_gradient_norms(
     norms: object, *, model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 ) -> str:
-    """The learner's ``inspection.gradient_norms(model, images, labels)`` for a trained net."""
+    """The learner's ``inspection.gradient_norms(model, images, labels)`` for a trained net.
+
+    ``model`` must have been trained (at least :data:`MIN_TRAINING_STEPS` batches in training
+    mode, read from its batch norms), so the gradient norms of a fresh net are refused.
+    """
     expect(
         isinstance(norms, pd.DataFrame) and "grad_norm" in norms.columns,
         f"pass the DataFrame from inspection.gradient_norms, got {type(norms).__name__}",
+    )
+    steps = training_steps(model)
+    expect(
+        steps >= MIN_TRAINING_STEPS,
+        f"this net has seen {steps} batch(es) in training mode: it is (almost) untrained. "
+        "Train it first, e.g. helpers.train.fit(your_trained_net, train_loader, epochs=2, "
+        "**RECIPE), then compute its gradient norms",
     )
     expected = gradient_norms(model, images, labels)
     expect(
         len(norms) == len(expected),
         f"your table has {len(norms)} layers, the trained net has {len(expected)}: "
-        "same net? (trained['plain56'] or trained['resnet56'])",
+        "did you compute the norms of the net you pass as model=?",
     )
     diff = expect_close(
         torch.tensor(norms["grad_norm"].to_numpy()),
@@ -217,7 +245,10 @@ def trained_gradient_norms(
         atol=1e-6,
     )
     spread = expected["grad_norm"].max() / expected["grad_norm"][expected["grad_norm"] > 0].min()
-    return f"same norms (max diff {diff:.2g}); largest / smallest across depth: {spread:.3g}"
+    return (
+        f"same norms (max diff {diff:.2g}) of a net trained for {steps} steps; "
+        f"largest / smallest across depth: {spread:.3g}"
+    )
 
 
 @exercise("Warm-up iterations")

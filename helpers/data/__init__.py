@@ -27,6 +27,7 @@ from helpers.data.folder import (
 )
 from helpers.data.loader import DeviceLoader, make_loaders
 from helpers.data.real import (
+    CIFAR10_CLASSES,
     CIFAR10_MEAN,
     CIFAR10_STD,
     CIFAR100_MEAN,
@@ -48,6 +49,7 @@ from helpers.data.sources import available, course_data, load
 from helpers.data.transforms import BatchTransform, Cutout, RandomCropFlip
 
 __all__ = [
+    "CIFAR10_CLASSES",
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "CIFAR100_MEAN",

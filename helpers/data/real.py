@@ -1,9 +1,13 @@
 """Real datasets through ``torchvision.datasets``: CIFAR-10, CIFAR-100 and GTSRB.
 
 They live in the data root (``helpers.settings.data_root()``: ``data/`` or ``$COURSE_DATA``) or
-``root=``. A set that is not on disk and cannot be downloaded raises
-:class:`DatasetUnavailableError` naming the missing files and how to get them; a file that
-fails torchvision's md5 check raises :class:`DatasetCorruptError` naming the file.
+``root=``. CIFAR is found there in torchvision's format (``cifar-10-batches-py/``) or as an
+ImageFolder tree a user copied in (``cifar10/train/<class>/*``, optional
+``cifar10/test/<class>/*``; without ``test/`` a stratified held-out part of the training
+images stands in for the test split, and ``source`` says so); otherwise it is downloaded.
+A set that is not on disk and cannot be downloaded raises :class:`DatasetUnavailableError`
+naming the missing files and both ways to get them; a file that fails torchvision's md5 check
+raises :class:`DatasetCorruptError` naming the file.
 
 Normalisation: CIFAR-10/100 use the published per-channel mean/std of their training sets
 (std over all pixels); GTSRB computes them from its resized training split.
@@ -31,11 +35,16 @@ from helpers.data.core import (
     describe_sizes,
     hold_out,
     resolve_size,
+    stratified_split,
     subsample,
 )
-from helpers.data.folder import decode_images
+from helpers.data.folder import _scan_folder, decode_images
 from helpers.settings import data_root
 
+# torchvision's class order (its meta file's), which is also the sorted folder order.
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 
@@ -65,14 +74,14 @@ def _root(root: str | os.PathLike | None) -> Path:
 
 
 def _download_failed(
-    label: str, url: str, folder: Path, problems: Sequence[str], err: Exception
+    label: str, url: str, folder: Path, problems: Sequence[str], err: Exception, also: str = ""
 ) -> DatasetUnavailableError:
     return DatasetUnavailableError(
         f"{label} is not usable on disk ({'; '.join(problems)}) and downloading it failed "
         f"({type(err).__name__}: {err}).\n"
         f"Expected it in: {folder}\n"
         f"Get it: with network access run helpers.data.load(..., download=True), or download "
-        f"{url} yourself and extract it into {folder.parent}, {_GET_IT}."
+        f"{url} yourself and extract it into {folder.parent}, {_GET_IT}.{also}"
     )
 
 
@@ -97,8 +106,10 @@ def _check_cifar(cls: type, folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def _load_cifar(
-    cls: type, label: str, root: Path, download: bool
+    cls: type, label: str, root: Path, download: bool, also: str = ""
 ) -> tuple[torchvision.datasets.CIFAR10, torchvision.datasets.CIFAR10]:
+    """The training and test sets in torchvision's format; ``also``: another way to provide
+    them, added to the message when they are not there."""
     folder = root / cls.base_folder
     missing, corrupt = _check_cifar(cls, folder)
     # An archive copied in by hand is extracted by torchvision's download step without any
@@ -111,7 +122,7 @@ def _load_cifar(
             problems = [f"corrupt {p}" for p in corrupt]
             if missing:
                 problems.insert(0, f"missing {', '.join(p.name for p in missing)} in {folder}")
-            raise _download_failed(label, cls.url, folder, problems, err) from err
+            raise _download_failed(label, cls.url, folder, problems, err, also) from err
         missing, corrupt = _check_cifar(cls, folder)
     if corrupt:
         sizes = ", ".join(f"{p} ({p.stat().st_size:,} bytes)" for p in corrupt)
@@ -125,12 +136,57 @@ def _load_cifar(
         raise DatasetUnavailableError(
             f"{label} is not on disk: missing {names} in {folder}.\n"
             f"Get it: run helpers.data.load(..., download=True) with network access, or download "
-            f"{cls.url} and extract it into {root} (so that {missing[0]} exists), {_GET_IT}."
+            f"{cls.url} and extract it into {root} (so that {missing[0]} exists), {_GET_IT}.{also}"
         )
     try:
         return cls(root=str(root), train=True), cls(root=str(root), train=False)
     except (pickle.UnpicklingError, EOFError, KeyError, ValueError) as err:
         raise DatasetCorruptError(f"{label}: cannot read the files in {folder}: {err}") from err
+
+
+def _folder_tree(label: str, root: Path) -> Path:
+    """Where a user's ImageFolder copy of a CIFAR set lives: ``root/cifar10/`` (or cifar100)."""
+    return root / label.lower().replace("-", "")
+
+
+def _decode_tree(path: Path, label: str, classes: list[str] | None) -> tuple[ImageTensorSet, list]:
+    """Every image of an ImageFolder tree as one (N, 3, 32, 32) uint8 set, and its classes.
+
+    ``classes``: the class names the tree must have (in order), or None for any."""
+    folder = _scan_folder(path)
+    if classes is not None and folder.classes != classes:
+        raise ValueError(
+            f"{path} holds the classes {folder.classes}, not {label}'s {classes} (one folder "
+            "per class, named as torchvision names them)"
+        )
+    images = decode_images([p for p, _ in folder.samples], 32, False, None)
+    return ImageTensorSet(images, torch.tensor(folder.targets, dtype=torch.int64)), folder.classes
+
+
+def _cifar_sets(
+    cls: type, label: str, root: Path, download: bool
+) -> tuple[ImageTensorSet, ImageTensorSet | None, list[str], str]:
+    """(training images, official test images or None, class names, where they came from),
+    found in torchvision's format, else in a user's ImageFolder tree, else downloaded."""
+    missing, corrupt = _check_cifar(cls, root / cls.base_folder)
+    tree = _folder_tree(label, root)
+    if (missing or corrupt) and (tree / "train").is_dir():
+        expected = list(CIFAR10_CLASSES) if cls is torchvision.datasets.CIFAR10 else None
+        train, classes = _decode_tree(tree / "train", label, expected)
+        test = _decode_tree(tree / "test", label, classes)[0] if (tree / "test").is_dir() else None
+        return train, test, classes, f"image folder {tree}"
+    also = (
+        f"\nOr copy the images in ImageFolder layout to {tree}/train/<class>/ "
+        f"(optional {tree}/test/<class>/)."
+    )
+    train_ds, test_ds = _load_cifar(cls, label, root, download, also)
+
+    def as_set(ds) -> ImageTensorSet:  # torchvision keeps (N, H, W, C) uint8 numpy arrays
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+        return ImageTensorSet(images, torch.tensor(ds.targets, dtype=torch.int64))
+
+    origin = f"torchvision, {root / cls.base_folder}"
+    return as_set(train_ds), as_set(test_ds), list(train_ds.classes), origin
 
 
 def _cifar_splits(
@@ -147,26 +203,27 @@ def _cifar_splits(
     seed: int,
 ) -> DataSplits:
     root_path = _root(root)
-    train_ds, test_ds = _load_cifar(cls, label, root_path, download)
-
-    def as_set(ds) -> ImageTensorSet:  # torchvision keeps (N, H, W, C) uint8 numpy arrays
-        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-        return ImageTensorSet(images, torch.tensor(ds.targets, dtype=torch.int64))
-
-    full_train, test = as_set(train_ds), as_set(test_ds)
+    full_train, test, classes, origin = _cifar_sets(cls, label, root_path, download)
+    test_note = "official test split"
+    if test is None:  # an ImageFolder copy without test/: held-out training images stand in
+        n_test = resolve_size(0.1 if test_size is None else test_size, len(full_train), "test_size")
+        rest, held = stratified_split(full_train.labels, n_test, seed)
+        full_train, test = full_train.subset(rest), full_train.subset(held)
+        test_note = f"NO official test split: {len(test):,} held-out training images stand in"
+    else:
+        test = test.subset(subsample(test.labels, test_size, seed))
     train, val = hold_out(full_train, val_size, train_size, seed)
-    test = test.subset(subsample(test.labels, test_size, seed))
     return DataSplits(
         train=train,
         val=val,
         test=test,
-        classes=list(train_ds.classes),
-        num_classes=len(train_ds.classes),
+        classes=classes,
+        num_classes=len(classes),
         mean=mean,
         std=std,
         image_size=32,
-        source=f"{label} (torchvision, {root_path / cls.base_folder}), "
-        f"{describe_sizes(train, val, test)} train/val/test (val held out of train, seed {seed})",
+        source=f"{label} ({origin}), {describe_sizes(train, val, test)} train/val/test "
+        f"(val held out of train, seed {seed}; {test_note})",
         flip=True,
         name=label.lower().replace("-", ""),
     )

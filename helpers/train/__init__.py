@@ -46,7 +46,13 @@ and the data and model packages, never ``helpers.measurement``, ``helpers.inspec
 from helpers.train.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from helpers.train.config import AMP_MODES, OPTIMIZERS, SCHEDULES, TrainConfig
 from helpers.train.evaluation import confusion_matrix, evaluate, predict
-from helpers.train.experiments import ExperimentResult, run_experiment, summarize
+from helpers.train.experiments import (
+    ExperimentResult,
+    describe_difference,
+    paired_difference,
+    run_experiment,
+    summarize,
+)
 from helpers.train.fit import fit
 from helpers.train.history import History, format_record
 from helpers.train.interrupt import TrainingInterrupted
@@ -64,10 +70,12 @@ __all__ = [
     "TrainConfig",
     "TrainingInterrupted",
     "confusion_matrix",
+    "describe_difference",
     "evaluate",
     "fit",
     "format_record",
     "load_checkpoint",
+    "paired_difference",
     "predict",
     "run_experiment",
     "summarize",

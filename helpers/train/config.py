@@ -23,7 +23,7 @@ __all__ = ["AMP_MODES", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "check_milesto
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("step", "cosine", "onecycle", None)
-AMP_MODES = ("fp16", "bf16", None)
+AMP_MODES = ("fp16", "bf16", "auto", None)
 
 Check = Callable[[str, Any], None]
 
@@ -191,7 +191,10 @@ class TrainConfig:
     )
     amp: str | None = setting(
         None,
-        help="mixed precision: 'fp16' (CUDA only, with a GradScaler), 'bf16' or None",
+        help="mixed precision: 'fp16' (CUDA only, with a GradScaler), 'bf16', None, or 'auto': "
+        "chosen by the hardware and a few timed steps (fp16 + channels-last on CUDA; on a CPU "
+        "bf16 only where it has native bf16 and is measured faster), which also sets "
+        "channels_last; a resumed run keeps its checkpoint's choice",
         check=_one_of(AMP_MODES),
         choices=AMP_MODES,
         group="running",

@@ -31,7 +31,13 @@ from helpers import settings
 from helpers.train.fit import fit
 from helpers.validate import check_int
 
-__all__ = ["ExperimentResult", "run_experiment", "summarize"]
+__all__ = [
+    "ExperimentResult",
+    "describe_difference",
+    "paired_difference",
+    "run_experiment",
+    "summarize",
+]
 
 ERROR_COLUMNS = ("train_err", "val_err")
 
@@ -70,6 +76,74 @@ def summarize(final: pd.DataFrame, columns: Sequence[str] = ERROR_COLUMNS) -> pd
     table.columns = [f"{col} {stat}" for col, stat in table.columns]
     table.insert(0, "seeds", grouped.size())
     return table.loc[order]
+
+
+def paired_difference(
+    final: pd.DataFrame, model: str, reference: str, column: str = "train_err"
+) -> pd.DataFrame:
+    """``model`` against ``reference`` seed by seed: one row per seed both were run with.
+
+    final: one row per (model, seed), as :attr:`ExperimentResult.final`.
+    Returns columns ``seed``, ``model`` and ``reference`` (their ``column`` values) and
+    ``difference`` (model minus reference), in seed order. Runs of the same seed are paired
+    because they share the seed (and, in :func:`run_experiment`, the batches).
+    """
+    for name in (model, reference):
+        if name not in set(final["model"]):
+            raise ValueError(f"no runs of {name!r}; final has {sorted(set(final['model']))}")
+    if column not in final.columns:
+        raise ValueError(f"final has no column {column!r}; it has {list(final.columns)}")
+    a = final[final["model"] == model].set_index("seed")[column]
+    b = final[final["model"] == reference].set_index("seed")[column]
+    seeds = sorted(set(a.index) & set(b.index))
+    if not seeds:
+        raise ValueError(f"{model!r} and {reference!r} share no seed")
+    return pd.DataFrame(
+        {
+            "seed": seeds,
+            "model": a.loc[seeds].to_numpy(),
+            "reference": b.loc[seeds].to_numpy(),
+            "difference": (a.loc[seeds] - b.loc[seeds]).to_numpy(),
+        }
+    )
+
+
+def describe_difference(
+    final: pd.DataFrame,
+    model: str,
+    reference: str,
+    column: str = "train_err",
+    what: str = "training error",
+    verdict: tuple[str, str] | None = None,
+) -> str:
+    """Sentences, printed from the numbers, comparing ``model`` with ``reference`` (in %).
+
+    Gives both values for every seed, the difference per seed and its mean (the effect) and
+    each model's seed-to-seed range (the spread; "n/a" with one run), so that a reader can
+    judge the effect against the noise. ``verdict=(higher, not_higher)``, e.g.
+    ``("trains worse than", "trains at least as well as")``, adds a line counting the seeds in
+    which ``model``'s value is higher than ``reference``'s, and in which it is not.
+    """
+    pairs = paired_difference(final, model, reference, column)
+    per_seed = ", ".join(
+        f"seed {r.seed}: {r.model:.1f} vs {r.reference:.1f} %" for r in pairs.itertuples()
+    )
+    diffs = ", ".join(f"{d:+.1f}" for d in pairs["difference"])
+    runs = final.groupby("model")[column]
+    spread = (runs.max() - runs.min()).map("{:.1f}".format).where(runs.size() > 1, "n/a (one run)")
+    lines = [
+        f"{what}, {model} vs {reference}: {per_seed}",
+        f"  effect ({model} minus {reference}): {pairs['difference'].mean():+.1f} points "
+        f"(per seed {diffs}); spread between seeds: {model} {spread[model]}, "
+        f"{reference} {spread[reference]} points",
+    ]
+    if verdict is not None:
+        n, higher = len(pairs), int((pairs["difference"] > 0).sum())
+        lines.append(
+            f"  {model} {verdict[0]} {reference} in {higher} of {n} seed(s), "
+            f"{verdict[1]} it in {n - higher} of {n}"
+        )
+    return "\n".join(lines)
 
 
 def _check_factories(factories: Any) -> dict[str, Callable[[], nn.Module]]:

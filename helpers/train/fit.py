@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,17 @@ from torch import nn
 from helpers import settings
 from helpers.data.core import identity as data_identity
 from helpers.train import distributed, optim
+from helpers.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from helpers.train.config import TrainConfig
 from helpers.train.history import History
 from helpers.train.loop import Trainer
-from helpers.train.precision import check_amp, grad_scaler, resolve_device
+from helpers.train.precision import (
+    check_amp,
+    choose_precision,
+    grad_scaler,
+    precision_label,
+    resolve_device,
+)
 
 __all__ = ["fit"]
 
@@ -77,10 +85,12 @@ def fit(
     dev = resolve_device(cfg.device)
     if dev.type == "cuda" and dev.index is None:  # DDP and fork_rng need the index
         dev = torch.device("cuda", torch.cuda.current_device())
-    check_amp(cfg.amp, dev)
     _check_loader(train_loader, "train_loader")
     if val_loader is not None:
         _check_loader(val_loader, "val_loader")
+    if cfg.amp == "auto":
+        cfg = _resolve_auto_precision(model, train_loader, cfg, dev)
+    check_amp(cfg.amp, dev)
     steps_per_epoch = _num_batches(train_loader)
     world_size, rank = distributed.world()
     if world_size > 1:
@@ -124,6 +134,33 @@ def fit(
         return trainer.run(train_loader, val_loader, on_epoch_end)
     finally:
         trainer.release()
+
+
+def _resolve_auto_precision(
+    model: nn.Module, train_loader: Iterable, cfg: TrainConfig, dev: torch.device
+) -> TrainConfig:
+    """``amp="auto"``: the checkpoint's precision when resuming (so the resumed run is the same
+    run), else what :func:`choose_precision` measures for this model and input size."""
+    saved = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
+    if saved is not None and saved.is_file():
+        stored = load_checkpoint(saved)["config"]
+        amp, channels_last, why = stored["amp"], stored["channels_last"], f"as in {saved}"
+    else:
+        choice = choose_precision(model, _input_size(train_loader), dev)
+        amp, channels_last, why = choice.amp, choice.channels_last, choice.reason
+    distributed.printer(distributed.world()[1] == 0)(
+        f"amp='auto': training in {precision_label(amp, channels_last)} ({why})"
+    )
+    return dataclasses.replace(cfg, amp=amp, channels_last=channels_last)
+
+
+def _input_size(loader: Iterable) -> tuple[int, ...]:
+    """(C, H, W) of the loader's images: a DeviceLoader's tensor, else its first batch."""
+    images = getattr(loader, "images", None)
+    if isinstance(images, torch.Tensor) and images.dim() == 4:
+        return tuple(images.shape[1:])
+    x, _ = next(iter(loader))
+    return tuple(x.shape[1:])
 
 
 def _run_info(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,11 @@ def check_amp(amp: Any, dev: torch.device) -> str | None:
     """Validate a mixed-precision mode for ``dev``: "fp16" (CUDA only), "bf16" or None."""
     if amp in (None, "off"):
         return None
+    if amp == "auto":
+        raise ValueError(
+            "amp='auto' is resolved by fit (helpers.train.precision.choose_precision); here "
+            "give the precision itself: 'fp16', 'bf16' or None"
+        )
     if amp not in AMP_MODES:
         raise ValueError(f"amp must be 'fp16', 'bf16' or None, got {amp!r}")
     if amp == "fp16" and dev.type != "cuda":
@@ -107,21 +113,33 @@ def precision_label(amp: str | None, channels_last: bool) -> str:
 
 
 def bf16_hardware() -> dict[str, bool | str]:
-    """What this machine offers bf16: the CPU's instructions and the CUDA device, if any.
+    """What this machine offers bf16: the CPU's instructions, what torch may use, and CUDA.
 
     ``avx512_bf16``: vector instructions that multiply bf16 pairs into fp32 (AVX512-BF16);
     ``amx_bf16``: Intel's AMX tile units, bf16 matrix multiply (Sapphire Rapids and later);
-    ``native_cpu``: either of them. Without both, torch emulates bf16 by conversions, which is
-    rarely faster than fp32 and can be many times slower. Read from
-    ``torch.cpu.get_capabilities()``.
+    both read from ``torch.cpu.get_capabilities()``. ``aten_capability``: the instruction set
+    torch's own kernels dispatch to (``ATEN_CPU_CAPABILITY`` can lower it);
+    ``onednn_max_isa``: the limit set on oneDNN's convolutions (``ONEDNN_MAX_CPU_ISA``, "ALL"
+    when unset). ``native_cpu``: the CPU has AVX512-BF16 or AMX and neither limit forbids
+    them. Without that, torch emulates bf16 by conversions, which is rarely faster than fp32
+    and can be many times slower (14x for a ResNet-20 step on an AVX2-only CPU).
     """
     caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
     avx512_bf16, amx_bf16 = bool(caps.get("avx512_bf16")), bool(caps.get("amx_bf16"))
+    aten = torch.backends.cpu.get_cpu_capability()
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").strip().upper() or "ALL"
+    onednn_allows_bf16 = onednn == "ALL" or any(
+        isa in onednn for isa in ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AMX", "AVX10")
+    )
     return {
         "cpu": str(caps.get("cpu_name", "unknown")),
         "avx512_bf16": avx512_bf16,
         "amx_bf16": amx_bf16,
-        "native_cpu": avx512_bf16 or amx_bf16,
+        "aten_capability": aten,
+        "onednn_max_isa": onednn,
+        "native_cpu": (avx512_bf16 or amx_bf16)
+        and aten.startswith("AVX512")
+        and onednn_allows_bf16,
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else "none",
     }
 
