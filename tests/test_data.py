@@ -293,6 +293,9 @@ def test_fake_cifar10_loads_through_torchvision(tmp_path, monkeypatch):
     )
     assert (len(quick.train), len(quick.val), len(quick.test)) == (30, 10, 10)
     assert "FALLBACK" not in quick.source
+    # A size the caller names wins over quick mode's default (it used to raise a TypeError).
+    sized = hd.course_data("cifar10", quick=True, root=tmp_path, quick_train_size=30, val_size=5)
+    assert (len(sized.train), len(sized.val)) == (30, 5)
 
 
 def write_fake_gtsrb(root: Path) -> None:

@@ -104,12 +104,11 @@ def course_data(
 
     def quick_load(set_name: str, **options) -> DataSplits:
         if _key(set_name) != "digits":
-            options = dict(
-                train_size=quick_train_size,
-                val_size=quick_val_size,
-                test_size=quick_test_size,
-                **options,
+            # The caller's sizes win over quick mode's defaults (``val_size=0.1`` is kept).
+            defaults = dict(
+                train_size=quick_train_size, val_size=quick_val_size, test_size=quick_test_size
             )
+            options = {**defaults, **options}
         splits = load(set_name, **options)
         splits.source = f"{splits.source} [quick mode: shrunk]"
         return splits
