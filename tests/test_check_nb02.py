@@ -17,6 +17,7 @@ def test_layer4_size() -> None:
     assert nb02.layer4_size(lambda size: math.ceil(size / 32)).status == PASS
     result = nb02.layer4_size(lambda size: size // 32)  # floor is wrong for 100 and 225
     assert result.status == FAIL and "100x100" in result.message
+    assert "you said 3" in result.message and "4" not in result.message  # no answer given
 
 
 def test_separable_weights() -> None:

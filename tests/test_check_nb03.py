@@ -32,6 +32,8 @@ def test_bottleneck_macs() -> None:
 
     result = nb03.bottleneck_macs(stride_ignored)
     assert result.status == FAIL and "torch.utils.flop_counter counts" in result.message
+    assert "too high by" in result.message  # which way it is off, not the count itself
+    assert nb03.bottleneck_macs(lambda *args: "many").status == FAIL  # not a crash report
 
 
 def test_wide_resnet_ratios() -> None:

@@ -14,6 +14,7 @@ from helpers.check.core import (
     expect,
     expect_close,
     expect_shape,
+    how_far_off,
     value,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "expect",
     "expect_close",
     "expect_shape",
+    "how_far_off",
     "value",
 ]

@@ -138,9 +138,25 @@ def expect_close(
     )
     expect(
         math.isclose(actual, expected, rel_tol=rtol, abs_tol=atol),
-        f"{what} is {actual:,}, expected {expected:,}",
+        f"{what} is {actual:,}: {how_far_off(actual, expected)}",
     )
     return abs(actual - expected)
+
+
+def how_far_off(actual: float, expected: float) -> str:
+    """Which way and roughly how far a wrong number is off, without giving the answer away.
+
+    A failure message that prints the expected value teaches nothing: the learner copies it.
+    The direction and a coarse band ("too low by 1-10 %") say where to look instead.
+    """
+    direction = "too high" if actual > expected else "too low"
+    if expected == 0:
+        return f"{direction} (the answer is not {actual:,})"
+    off = abs(actual - expected) / abs(expected)
+    for limit, band in ((0.01, "less than 1 %"), (0.1, "1-10 %"), (0.5, "10-50 %")):
+        if off < limit:
+            return f"{direction} by {band}"
+    return f"{direction} by more than 50 %"
 
 
 # ---------------------------------------------------------------- generic checks

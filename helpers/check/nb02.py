@@ -35,7 +35,8 @@ def layer4_size(fn: Callable[[int], int]) -> str:
         got = fn(size)
         expect(
             got == expected,
-            f"for a {size}x{size} image you said {got!r}, the network gives {expected}",
+            f"wrong for a {size}x{size} image (you said {got!r}): follow that size through "
+            "the stem and the three stride-2 stages by hand, rounding as a convolution does",
         )
     return "right for 32, 64, 100, 224, 225 and 513 pixels: ceil(size / 32)"
 

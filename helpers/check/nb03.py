@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torchvision
 
-from helpers.check.core import exercise, expect, expect_close
+from helpers.check.core import exercise, expect, expect_close, how_far_off
 from helpers.inspection import count_flops, count_parameters
 from helpers.models import Bottleneck, ResNet, resnet50
 
@@ -36,11 +36,16 @@ def bottleneck_macs(fn: Callable[..., int]) -> str:
             with torch.device("meta"):
                 block = Bottleneck(in_ch, planes, stride, shortcut=None, stride_in_1x1=v1)
             expected = count_flops(block, (1, in_ch, size, size))
+            call = f"fn({in_ch}, {planes}, {size}, {stride}, stride_in_1x1={v1})"
             got = fn(in_ch, planes, size, stride, v1)
             expect(
+                isinstance(got, int) and not isinstance(got, bool),
+                f"{call} should return an int, got {type(got).__name__} {got!r}",
+            )
+            expect(
                 got == expected,
-                f"fn({in_ch}, {planes}, {size}, {stride}, stride_in_1x1={v1}) returned "
-                f"{got!r}, torch.utils.flop_counter counts {expected:,}",
+                f"{call} returned {got:,}: {how_far_off(got, expected)} of what "
+                "torch.utils.flop_counter counts",
             )
     return "matches torch.utils.flop_counter for v1 and v1.5, with and without stride"
 
