@@ -34,13 +34,15 @@ class NonFiniteInputError(NonFiniteLossError, ValueError):
 
 
 def epoch_bar(enabled: bool, epoch: int, epochs: int, steps: int, done: int) -> tqdm:
-    """A bar over the epoch's steps (``done`` of them already trained); silent if disabled."""
+    """A bar over the epoch's steps (``done`` of them already trained); silent if disabled.
+
+    An enabled bar leaves ``disable`` unset, so tqdm's own ``TQDM_DISABLE=1`` still silences
+    it: the committed notebooks are executed that way, because a saved notebook shows each
+    widget bar frozen at 0 %.
+    """
+    silent = {} if enabled else {"disable": True}
     return tqdm(
-        total=steps,
-        initial=done,
-        desc=f"epoch {epoch + 1}/{epochs}",
-        unit="batch",
-        disable=not enabled,
+        total=steps, initial=done, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", **silent
     )
 
 
