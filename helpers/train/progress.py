@@ -7,6 +7,7 @@ where a NaN or infinite loss is caught.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "NonFiniteInputError",
     "NonFiniteLossError",
     "RunState",
+    "bars_disabled",
     "epoch_bar",
 ]
 
@@ -33,16 +35,24 @@ class NonFiniteInputError(NonFiniteLossError, ValueError):
     """The loss became NaN or infinite because a training batch held NaN or inf inputs."""
 
 
-def epoch_bar(enabled: bool, epoch: int, epochs: int, steps: int, done: int) -> tqdm:
-    """A bar over the epoch's steps (``done`` of them already trained); silent if disabled.
+def bars_disabled() -> bool:
+    """Whether ``TQDM_DISABLE`` (tqdm's own variable) asks for no progress bars.
 
-    An enabled bar leaves ``disable`` unset, so tqdm's own ``TQDM_DISABLE=1`` still silences
-    it: the committed notebooks are executed that way, because a saved notebook shows each
-    widget bar frozen at 0 %.
+    tqdm honours it in a terminal but ``tqdm.notebook`` ignores it, so it is read here. The
+    committed notebooks are executed with it set, because a saved notebook shows every widget
+    bar frozen at 0 %.
     """
-    silent = {} if enabled else {"disable": True}
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+
+
+def epoch_bar(enabled: bool, epoch: int, epochs: int, steps: int, done: int) -> tqdm:
+    """A bar over the epoch's steps (``done`` of them already trained); silent if disabled."""
     return tqdm(
-        total=steps, initial=done, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", **silent
+        total=steps,
+        initial=done,
+        desc=f"epoch {epoch + 1}/{epochs}",
+        unit="batch",
+        disable=not enabled or bars_disabled(),
     )
 
 
