@@ -49,7 +49,7 @@ def _machine() -> dict[str, Any]:
     dev = settings.device()
     return {
         "device": settings.describe_device(dev),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": settings.describe_cpu(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "python": platform.python_version(),

@@ -182,8 +182,27 @@ def describe_device(dev: torch.device | None = None) -> str:
         index = dev.index if dev.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     if dev.type == "cpu":
-        return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+        return (
+            f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads; "
+            f"{describe_cpu()})"
+        )
     return str(dev)
+
+
+def describe_cpu() -> str:
+    """The CPU's name, its bf16 instructions and the instruction set torch's kernels use.
+
+    e.g. ``AMD EPYC, AVX512-BF16, torch kernels AVX512``: timings depend on all three (bf16
+    runs natively only with AVX512-BF16 or AMX, and ``ATEN_CPU_CAPABILITY`` can lower the
+    kernels), so the banner and the results records name them.
+    """
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    name = caps.get("cpu_name") or platform.processor() or platform.machine()
+    labels = (("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX-BF16"))
+    bf16 = ", ".join(label for key, label in labels if caps.get(key)) or "no bf16 instructions"
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip()
+    onednn = f", oneDNN limited to {limit}" if limit else ""
+    return f"{name}, {bf16}, torch kernels {torch.backends.cpu.get_cpu_capability()}{onednn}"
 
 
 _MODE_MEANING = {

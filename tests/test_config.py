@@ -142,3 +142,16 @@ def test_offline_switch(monkeypatch):
     monkeypatch.setenv("COURSE_OFFLINE", "yes")
     with pytest.raises(ValueError, match="COURSE_OFFLINE must be '1'"):
         settings.offline()
+
+
+def test_the_banner_names_the_cpu_and_its_bf16_support(monkeypatch):
+    monkeypatch.setattr(
+        torch.cpu, "get_capabilities", lambda: {"cpu_name": "Some CPU", "avx512_bf16": True}
+    )
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    described = settings.describe_device(torch.device("cpu"))
+    assert "Some CPU, AVX512-BF16, torch kernels " in described
+    assert described.endswith("oneDNN limited to AVX2)")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"cpu_name": "Old CPU"})
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert "Old CPU, no bf16 instructions, torch kernels" in settings.describe_cpu()
